@@ -1,0 +1,264 @@
+"""The ``supporterflow`` command: run the service, and look after its queues."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from supporterflow import __version__
+from supporterflow.bootstrap import Container, bootstrap
+from supporterflow.config import ConfigurationError, Settings, load_settings
+from supporterflow.logs import configure_logging, redacted_json
+from supporterflow.ports import Queue
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+dlq_app = typer.Typer(no_args_is_help=True, help="List, replay and purge dead-letter queues.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+_REPLAY_CHUNK = 100
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigurationError as error:
+        err.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+@asynccontextmanager
+async def _opened(settings: Settings) -> AsyncIterator[Container]:
+    try:
+        container = bootstrap(settings)
+    except ConfigurationError as error:
+        err.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+    container.open()
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def _run(work: Callable[[Container], Awaitable[T]], **overrides: Any) -> T:
+    async def main() -> T:
+        async with _opened(_settings(**overrides)) as container:
+            return await work(container)
+
+    return asyncio.run(main())
+
+
+# running ---------------------------------------------------------------------------------------
+
+ProfileOption = Annotated[str | None, typer.Option(help="local or aws (SF_PROFILE)")]
+
+
+def _serve(settings: Settings, *, http: bool) -> None:
+    from supporterflow.entrypoints.http import create_app
+    from supporterflow.runtime.process import Runtime
+
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        async with _opened(settings) as container:
+            runtime = Runtime(container, http=http, background=http)
+            runtime.install_signal_handlers()
+            if http:
+                base = f"http://{settings.host}:{settings.port}"
+                err.print(
+                    f"[bold]supporterflow {__version__}[/bold] on {base}  "
+                    f"(API description {base}/docs, metrics {base}/metrics; Ctrl-C stops)"
+                )
+                if container.generated_admin_key:
+                    err.print(
+                        f"admin API key for this run (set SF_ADMIN_API_KEYS to choose one): "
+                        f"[bold]{container.generated_admin_key}[/bold]"
+                    )
+            await runtime.run(create_app(container) if http else None)
+
+    asyncio.run(main())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (SF_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="bind port (SF_PORT)")] = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Run everything: HTTP API, queue consumers, change-stream dispatch and schedules."""
+    _serve(_settings(host=host, port=port, profile=profile), http=True)
+
+
+@app.command()
+def worker(profile: ProfileOption = None) -> None:
+    """Run queue consumers only; start several to share the work of one database."""
+    _serve(_settings(profile=profile), http=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+# queues ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def queues() -> None:
+    """Depth of every queue and dead-letter queue."""
+
+    async def work(container: Container) -> Table:
+        table = Table("queue", "visible", "in flight", "delayed", "dead letters")
+        for summary in await container.queue_summaries():
+            dead = summary.dead_letters
+            table.add_row(
+                summary.name,
+                str(summary.depth.visible),
+                str(summary.depth.in_flight),
+                str(summary.depth.delayed),
+                "-" if dead is None else (f"[red]{dead}[/red]" if dead else "0"),
+            )
+        return table
+
+    out.print(_run(work))
+
+
+def _dead_letter_queue(container: Container, name: str) -> Queue:
+    try:
+        return container.dead_letter_queue(name)
+    except LookupError as error:
+        err.print(f"[red]{error}[/red]; `supporterflow queues` lists the queues")
+        raise typer.Exit(2) from None
+
+
+QueueArgument = Annotated[str, typer.Argument(help="a queue or its dead-letter queue")]
+
+
+@dlq_app.command("list")
+def dlq_list(
+    queue: QueueArgument, limit: Annotated[int, typer.Option(help="most messages to show")] = 50
+) -> None:
+    """Dead letters with their failure reasons."""
+
+    async def work(container: Container) -> Table:
+        dlq = _dead_letter_queue(container, queue)
+        page = await dlq.list(limit=limit)
+        table = Table("id", "from", "receives", "sent at", "reason", "body", title=dlq.name)
+        for m in page.messages:
+            table.add_row(
+                m.message_id,
+                m.source_queue or "-",
+                str(m.receive_count),
+                m.sent_at.isoformat(timespec="seconds"),
+                m.reason or "",
+                redacted_json(m.body, width=80),
+            )
+        if page.cursor:
+            table.caption = f"first {limit} shown"
+        return table
+
+    out.print(_run(work))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    queue: QueueArgument,
+    message_id: Annotated[list[str] | None, typer.Option("--id", help="replay only these messages")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Move dead letters back to the queue they came from."""
+
+    async def work(container: Container) -> int:
+        dlq = _dead_letter_queue(container, queue)
+        ids = list(message_id) if message_id else await _all_ids(dlq)
+        if not ids:
+            err.print(f"{dlq.name} is empty")
+            return 0
+        if not yes and not typer.confirm(f"Replay {len(ids)} messages of {dlq.name}?"):
+            raise typer.Abort()
+        moved = 0
+        with _progress() as progress:
+            task = progress.add_task(f"replaying {dlq.name}", total=len(ids))
+            for start in range(0, len(ids), _REPLAY_CHUNK):
+                chunk = ids[start : start + _REPLAY_CHUNK]
+                moved += await dlq.replay(message_ids=chunk)
+                progress.advance(task, len(chunk))
+        return moved
+
+    moved = _run(work)
+    out.print(f"{moved} messages replayed")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    queue: QueueArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete every dead letter of a queue (they are gone for good)."""
+
+    async def work(container: Container) -> int:
+        dlq = _dead_letter_queue(container, queue)
+        count = (await dlq.depth()).total
+        if count and not yes and not typer.confirm(f"Delete {count} messages of {dlq.name} for good?"):
+            raise typer.Abort()
+        return await dlq.purge()
+
+    out.print(f"{_run(work)} messages deleted")
+
+
+async def _all_ids(queue: Queue) -> list[str]:
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page = await queue.list(limit=1000, cursor=cursor)
+        ids += [m.message_id for m in page.messages]
+        if page.cursor is None:
+            return ids
+        cursor = page.cursor
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+
+
+# configuration ---------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Every setting and its value, secrets masked."""
+    values = _settings().masked()
+    if as_json:
+        out.print_json(data=values)
+        return
+    table = Table("variable", "value")
+    for name, value in values.items():
+        table.add_row(name, "" if value is None else str(value))
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

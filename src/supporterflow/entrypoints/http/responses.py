@@ -1,0 +1,64 @@
+"""Error responses and request parsing shared by every route.
+
+Bodies keep the shape of the original service's standard responses
+(``{"status": 400, "message": "INVALID_REQUEST"}``, spec/mobile-purchases.md §2.5); where we say more
+than the original did, it is in an added ``detail`` field, so clients that compare ``message``
+keep working."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+MESSAGES = {
+    200: "OK",
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORISED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    500: "INTERNAL_SERVER_ERROR",
+}
+
+
+class HttpError(Exception):
+    """Raised by a route to answer with a standard error body."""
+
+    def __init__(self, status: int, detail: str | None = None, *, message: str | None = None) -> None:
+        super().__init__(detail or message or MESSAGES.get(status, ""))
+        self.status = status
+        self.detail = detail
+        self.message = message
+
+
+class PayloadTooLarge(HttpError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+def standard_body(status: int, detail: str | None = None, *, message: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": status,
+        "message": message or MESSAGES.get(status) or HTTPStatus(status).name,
+    }
+    if detail:
+        body["detail"] = detail
+    return body
+
+
+def error_response(status: int, detail: str | None = None, *, message: str | None = None) -> JSONResponse:
+    return JSONResponse(standard_body(status, detail, message=message), status_code=status)
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON, or a 400 that says why it is not."""
+    body = await request.body()
+    if not body.strip():
+        raise HttpError(400, "the request body is empty; a JSON document is expected")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HttpError(400, f"the request body is not valid JSON: {error}") from None

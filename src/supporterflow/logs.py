@@ -1,0 +1,120 @@
+"""Structured logs: one JSON object per line, with the correlation id of the request or message.
+
+Secrets, receipts, purchase tokens and identity contents must never reach a log in clear. The
+``redact`` processor replaces the value of any field whose name says it holds one of them by a
+short fingerprint (so that an operator can still tell two values apart), wherever the field is
+nested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+SENSITIVE_FIELDS = frozenset(
+    {
+        "authorization",
+        "password",
+        "secret",
+        "token",
+        "access_token",
+        "id_token",
+        "api_key",
+        "x-api-key",
+        "apikey",
+        "receipt",
+        "latest_receipt",
+        "latestreceipt",
+        "receipt-data",
+        "purchasetoken",
+        "purchase_token",
+        "linkedpurchasetoken",
+        "signedpayload",
+        "signedtransactioninfo",
+        "signedrenewalinfo",
+        "email",
+        "mobile",
+        "phone",
+        "identity",
+        "identities",
+        "private_key",
+    }
+)
+
+
+def fingerprint(value: Any) -> str:
+    digest = hashlib.sha256(repr(value).encode()).hexdigest()[:10]
+    return f"<redacted {digest}>"
+
+
+def scrub(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: (fingerprint(v) if str(k).lower() in SENSITIVE_FIELDS else scrub(v)) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def redacted_json(body: bytes, width: int | None = None) -> str:
+    """A message body for operators (CLI, dashboard): JSON with sensitive fields fingerprinted."""
+    try:
+        text = json.dumps(scrub(json.loads(body)), separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        text = f"<{len(body)} bytes, not JSON>"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event_dict.items()):
+        event_dict[key] = fingerprint(value) if key.lower() in SENSITIVE_FIELDS else scrub(value)
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: str = "json") -> None:
+    """Route structlog and the standard library (uvicorn) through one renderer on stderr."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True

@@ -1,0 +1,343 @@
+"""The small interfaces that functions are written against.
+
+Every port is shaped so that both the embedded SQLite adapters and the AWS adapters (DynamoDB, SQS,
+S3) can implement it without a function noticing:
+
+- no cross-table transactions: a write touches one row; the only thing that travels with it is the
+  set of queue messages it must not exist without (``then_send``);
+- idempotency through conditional writes (``Condition``), never through read-then-write;
+- every listing is paginated with an opaque ``cursor``.
+
+Items are plain JSON-compatible dicts (``str``, ``int``, ``float``, ``bool``, ``None``, lists and
+dicts); adapters convert to their store's types (``Decimal`` for DynamoDB, JSON text for SQLite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Item = dict[str, Any]
+Key = dict[str, Any]
+Scalar = str | int | float
+
+
+# --------------------------------------------------------------------------------------------------
+# Conditions: a tiny expression language that DynamoDB condition expressions can express directly.
+
+
+@dataclass(frozen=True)
+class Exists:
+    """The item exists (``attribute_exists(<hash key>)``)."""
+
+
+@dataclass(frozen=True)
+class Absent:
+    """The item does not exist yet: the idempotent 'insert once' condition."""
+
+
+@dataclass(frozen=True)
+class AttrEquals:
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class AttrLessThan:
+    """``name < value``; a missing attribute fails the comparison, as in DynamoDB."""
+
+    name: str
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class AttrMissing:
+    name: str
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    conditions: tuple[Condition, ...]
+
+
+Condition = Exists | Absent | AttrEquals | AttrLessThan | AttrMissing | AnyOf | AllOf
+
+
+class ConditionFailed(Exception):
+    """A conditional write found the item in another state; nothing was written or sent."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """A sort-key condition of a query, as DynamoDB's ``KeyConditionExpression`` allows."""
+
+    op: Literal["=", "<", "<=", ">", ">=", "between", "begins_with"]
+    value: Scalar
+    upper: Scalar | None = None  # only for "between" (inclusive)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    cursor: str | None = None  # pass back to get the next page; None when there is no more
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message that is committed together with a row write (the transactional outbox)."""
+
+    queue: Queue
+    body: bytes
+    delay_s: int = 0
+
+
+@runtime_checkable
+class Table(Protocol):
+    """One logical table: a hash key, an optional sort key, secondary indexes and a TTL attribute."""
+
+    name: str
+
+    async def get(self, key: Key) -> Item | None: ...
+
+    async def put(
+        self, item: Item, *, condition: Condition | None = None, then_send: Sequence[Outgoing] = ()
+    ) -> None:
+        """Write the whole item. With ``condition``, raise ``ConditionFailed`` and write nothing when
+        it does not hold. The ``then_send`` messages exist if and only if the write happened."""
+        ...
+
+    async def delete(
+        self, key: Key, *, condition: Condition | None = None, then_send: Sequence[Outgoing] = ()
+    ) -> Item | None:
+        """Delete the item and return its old image (None if there was none)."""
+        ...
+
+    async def query(
+        self,
+        hash_value: Scalar,
+        *,
+        sort: KeyRange | None = None,
+        index: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        forward: bool = True,
+    ) -> Page: ...
+
+    async def batch_get(self, keys: Sequence[Key]) -> list[Item]:
+        """Items for any number of keys; missing keys are left out; order is not guaranteed."""
+        ...
+
+    async def batch_write(self, puts: Sequence[Item] = (), deletes: Sequence[Key] = ()) -> None:
+        """Any number of unconditional writes. Not atomic as a whole: each row is."""
+        ...
+
+    async def scan(
+        self, *, segment: int = 0, total_segments: int = 1, limit: int = 1000, cursor: str | None = None
+    ) -> Page:
+        """One page of a parallel scan: segments partition the table and can be read concurrently."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Queues
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message held by one consumer until its visibility timeout runs out."""
+
+    message_id: str
+    body: bytes
+    receipt: str
+    receive_count: int
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as an operator sees it in a listing (queue or dead-letter queue)."""
+
+    message_id: str
+    body: bytes
+    receive_count: int
+    sent_at: datetime
+    visible_at: datetime
+    source_queue: str | None = None  # for dead letters: where it came from
+    reason: str | None = None  # for dead letters: the last failure
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[StoredMessage]
+    cursor: str | None = None
+
+
+@runtime_checkable
+class Queue(Protocol):
+    """An SQS-shaped queue: at-least-once delivery, visibility timeout, redrive to a DLQ."""
+
+    name: str
+
+    async def send(self, body: bytes, *, delay_s: int = 0) -> str: ...
+
+    async def send_batch(self, bodies: Sequence[bytes], *, delay_s: int = 0) -> list[str]:
+        """Any number of messages; adapters chunk to their store's limits."""
+        ...
+
+    async def receive(self, max_messages: int, visibility_s: int) -> list[Received]:
+        """Up to ``max_messages`` visible messages, hidden from every other receiver for
+        ``visibility_s``. Messages already received ``maxReceiveCount`` times move to the DLQ
+        instead of being delivered again."""
+        ...
+
+    async def delete(self, received: Received) -> None:
+        """Acknowledge. A receipt that is no longer current (the message was received again after
+        its visibility ran out) is ignored: the newer holder will acknowledge it."""
+        ...
+
+    async def change_visibility(self, received: Received, visibility_s: int) -> None: ...
+
+    async def dead_letter(self, received: Received, reason: str) -> None:
+        """Move a held message to this queue's DLQ now, with the reason it failed."""
+        ...
+
+    async def depth(self) -> QueueDepth: ...
+
+    async def list(self, *, limit: int = 100, cursor: str | None = None) -> MessagePage:
+        """Messages without receiving them (for operators)."""
+        ...
+
+    async def replay(self, *, message_ids: Sequence[str] | None = None) -> int:
+        """For a DLQ: move messages (all, or the ones named) back to their source queue, with their
+        receive count reset. Returns how many moved."""
+        ...
+
+    async def purge(self) -> int: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Change stream
+
+ChangeEvent = Literal["INSERT", "MODIFY", "REMOVE"]
+TTL_PRINCIPAL = "ttl"
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One committed row change, as a DynamoDB stream record with ``NEW_AND_OLD_IMAGES``.
+
+    ``principal`` is ``"ttl"`` when the row was deleted because its TTL expired, and None for every
+    write made by the service itself: consumers tell the two apart as they would on DynamoDB."""
+
+    sequence: int
+    table: str
+    event_name: ChangeEvent
+    keys: Key
+    old_image: Item | None
+    new_image: Item | None
+    principal: str | None
+    committed_at: datetime
+
+
+class ChangeStream(Protocol):
+    """Ordered change records with a checkpoint per subscriber (the local runtime's DynamoDB Streams)."""
+
+    async def read(self, subscriber: str, *, tables: Sequence[str], limit: int) -> list[ChangeRecord]:
+        """Records of ``tables`` after the subscriber's checkpoint, in commit order."""
+        ...
+
+    async def checkpoint(self, subscriber: str, sequence: int) -> None:
+        """Everything up to ``sequence`` is done for this subscriber."""
+        ...
+
+    async def lag(self, subscriber: str, *, tables: Sequence[str]) -> int:
+        """How many records of ``tables`` the subscriber has not checkpointed yet."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Object store
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    objects: list[ObjectInfo]
+    cursor: str | None = None
+
+
+class ObjectWriter(Protocol):
+    async def write(self, chunk: bytes) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """A bucket. Writes are atomic: a reader sees the old object or the whole new one."""
+
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def list(self, prefix: str = "", *, limit: int = 1000, cursor: str | None = None) -> ObjectPage: ...
+
+    def open_write(self, key: str) -> AbstractAsyncContextManager[ObjectWriter]:
+        """Stream an object in chunks; it appears under ``key`` only when the block exits cleanly."""
+        ...
+
+    def iter_chunks(self, key: str, *, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Clock
+
+
+class Clock(Protocol):
+    """Time is a port so that tests freeze it and domain rules receive it as a value."""
+
+    def now(self) -> datetime:
+        """An aware UTC datetime."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------------
+# What a consumer tells the runtime
+
+
+class Retry(Exception):
+    """Transient: deliver again later, with back-off."""
+
+
+class GiveUp(Exception):
+    """Permanent: move the message to the dead-letter queue with this reason."""
+
+
+class Ignore(Exception):
+    """Expected and harmless: acknowledge the message and log a warning."""
