@@ -32,87 +32,131 @@ class ConfigurationError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SF_", extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SF_", extra="ignore", validate_default=True, use_attribute_docstrings=True
+    )
 
     # Runtime and naming
     profile: Literal["local", "aws"] = "local"
+    """`local`: SQLite and in-process emulators, no credentials. `aws`: DynamoDB, SQS, S3."""
     database: Path = Path("./var/supporterflow.sqlite3")
+    """SQLite file of the local profile."""
     host: str = "127.0.0.1"
+    """HTTP bind address (`serve --host` overrides)."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """HTTP bind port (`serve --port` overrides)."""
     stage: str = "CODE"
+    """Stage in resource names, `<app>-<stage>-<name>`."""
     app: str = "mobile-purchases"
+    """App in resource names, `<app>-<stage>-<name>`."""
     emulators: Literal["on", "off"] = "on"
+    """`on` mounts the store and service emulators in-process; `off` uses the URLs below."""
     object_store_dir: Path = Path("./var/objects")
-    topology: str = Field(
-        default="supporterflow.topology:TOPOLOGY",
-        description="module:attribute of the topology to run (an alternative one is for tests and forks)",
-    )
+    """Directory of the local object store (exports, tokens)."""
+    topology: str = "supporterflow.topology:TOPOLOGY"
+    """`module:attribute` of the topology to run; another one is for tests and forks."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level written to the log."""
     log_format: Literal["json", "console"] = "json"
-    max_body_bytes: int = Field(default=1_048_576, gt=0, description="largest accepted request body")
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
-        default="FULL",
-        description="FULL survives power loss; NORMAL survives process crashes only (SQLite WAL)",
-    )
+    """`json`: one JSON object per line; `console`: for people."""
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    """Largest accepted request body; larger ones get 413."""
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    """`FULL` survives power loss; `NORMAL` survives process crashes only."""
     ttl_sweep_seconds: int = Field(default=60, gt=0)
-    shutdown_grace_seconds: float = Field(
-        default=30.0, gt=0, description="longest wait for in-flight work on SIGTERM"
-    )
+    """How often the local runtime deletes rows whose TTL has passed."""
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0)
+    """Longest wait for in-flight work on SIGTERM."""
+    admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Comma-separated keys for `/admin` (`x-api-key`); the local profile makes one up when unset."""
 
     # Apple
     apple_root_certs: CommaList = Field(default_factory=list)
+    """Comma-separated paths of trusted root certificates (PEM or DER) for signed data."""
     apple_environment: Literal["Production", "Sandbox", "Xcode", "LocalTesting"] = "Sandbox"
+    """App Store environment of signed data."""
     apple_bundle_ids: CommaList = Field(default_factory=list)
+    """Accepted bundle ids."""
     apple_app_apple_id: int | None = None
+    """App Apple ID (required for Production signed data)."""
     apple_api_url: str | None = None
+    """Base URL of the App Store Server API."""
     apple_key_id: str | None = None
+    """App Store Server API key id."""
     apple_issuer_id: str | None = None
+    """App Store Server API issuer id."""
     apple_private_key_file: Path | None = None
+    """App Store Server API private key (.p8)."""
     apple_verify_receipt_url: str = "https://buy.itunes.apple.com/verifyReceipt"
+    """Legacy receipt validation, production."""
     apple_sandbox_verify_receipt_url: str = "https://sandbox.itunes.apple.com/verifyReceipt"
+    """Legacy receipt validation, sandbox."""
     apple_pubsub_secret: SecretStr | None = None
+    """`?secret=` of `POST /apple/pubsub` (V1 notifications)."""
     feast_apple_pubsub_secret: SecretStr | None = None
+    """`?secret=` of `POST /feast/apple/pubsub` (V1 notifications)."""
     apple_shared_secret: SecretStr | None = None
+    """App Store shared secret: `verifyReceipt` password, checked against V1 notification bodies."""
     feast_apple_shared_secret: SecretStr | None = None
+    """The Feast app's App Store shared secret."""
 
     # Google
     google_play_api_url: str = "https://androidpublisher.googleapis.com"
+    """Base URL of the Play Developer API."""
     google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    """OAuth token endpoint."""
     google_service_account_file: Path | None = None
+    """Service-account JSON for the Play Developer API."""
     google_push_audience: str | None = None
+    """Audience of Pub/Sub push OIDC tokens; unset turns the check off."""
     google_push_service_account: str | None = None
+    """Email of the service account that signs Pub/Sub push tokens."""
     google_push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    """Certificates of Pub/Sub push tokens."""
     google_pubsub_secret: SecretStr | None = None
+    """Legacy `?secret=` of the Google pubsub endpoints."""
 
     # Identity (user access tokens)
     oidc_issuer: str | None = None
+    """Issuer of user access tokens."""
     oidc_audience: str | None = None
+    """Audience of user access tokens."""
     oidc_jwks_url: str | None = None
+    """JWKS of the issuer."""
     oidc_scope: str = "guardian.mobile-purchases-api.update.self"
+    """Scope a token needs for the link endpoints."""
     oidc_user_id_claim: str = "legacy_identity_id"
+    """Claim that holds the user id."""
 
     # API keys
     user_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    producer_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="comma-separated name:key pairs"
-    )
+    """Comma-separated keys for `GET /user/subscriptions/{userId}`."""
+    producer_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Comma-separated `name:key` pairs accepted on `POST /supporter-events`."""
     identity_hash_key: SecretStr | None = None
-    admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list,
-        description="keys for /admin (x-api-key); the local profile generates and prints one when unset",
-    )
+    """Secret key of the identity hash (required in `aws`)."""
 
     # Downstream services
     user_service_url: str | None = None
+    """User service base URL."""
     user_service_api_key: SecretStr | None = None
+    """User service `x-api-key`."""
     erpnext_url: str | None = None
+    """ERPNext base URL."""
     erpnext_api_key: SecretStr | None = None
+    """ERPNext API key."""
     erpnext_api_secret: SecretStr | None = None
+    """ERPNext API secret."""
     identity_api_url: str | None = None
+    """Identity API (soft opt-in email lookup, Feast identity lookup)."""
     identity_api_key: SecretStr | None = None
+    """Identity API key."""
     braze_url: str | None = None
+    """Braze REST endpoint."""
     braze_api_key: SecretStr | None = None
+    """Braze API key."""
     acquisition_api_url: str | None = None
+    """Acquisition events endpoint."""
 
     @field_validator(
         "apple_root_certs",
@@ -175,6 +219,16 @@ class Settings(BaseSettings):
     def resource_name(self, logical: str) -> str:
         """Physical name of a table or queue, as the original names them: ``<app>-<stage>-<name>``."""
         return f"{self.app}-{self.stage}-{logical}"
+
+
+def reference_table() -> str:
+    """The configuration reference as a Markdown table, from the fields of ``Settings``."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "" if default in (None, []) else f"`{default}`"
+        lines.append(f"| `SF_{name.upper()}` | {shown} | {info.description or ''} |")
+    return "\n".join(lines) + "\n"
 
 
 def load_settings(**overrides: Any) -> Settings:

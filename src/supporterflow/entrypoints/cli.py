@@ -14,7 +14,7 @@ from rich.table import Table
 
 from supporterflow import __version__
 from supporterflow.bootstrap import Container, bootstrap
-from supporterflow.config import ConfigurationError, Settings, load_settings
+from supporterflow.config import ConfigurationError, Settings, load_settings, reference_table
 from supporterflow.logs import configure_logging, redacted_json
 from supporterflow.ports import Queue
 
@@ -254,6 +254,12 @@ def config_show(
     for name, value in values.items():
         table.add_row(name, "" if value is None else str(value))
     out.print(table)
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """The configuration reference table (Markdown), as docs/configuration.md shows it."""
+    typer.echo(reference_table(), nl=False)
 
 
 def main() -> None:

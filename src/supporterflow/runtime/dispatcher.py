@@ -76,6 +76,9 @@ class StreamDispatcher:
         self._stopping.set()
         self._wake.set()
 
+    def nudge(self) -> None:
+        self._wake.set()
+
     async def run(self) -> None:
         lease = f"stream:{self.name}"
         try:

@@ -55,9 +55,21 @@ class Scheduler:
         self._owner = owner
         self._metrics = metrics
         self._stopping = asyncio.Event()
+        self._wake = {schedule.name: asyncio.Event() for schedule, _ in schedules}
 
     def stop(self) -> None:
         self._stopping.set()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Look at the due times now (e.g. after a test moved its clock)."""
+        for event in self._wake.values():
+            event.set()
+
+    async def _sleep(self, name: str, seconds: float) -> None:
+        wake = self._wake[name]
+        await wait_for_event(wake, seconds)
+        wake.clear()
 
     async def run(self) -> None:
         await asyncio.gather(*(self._run_one(schedule, handler) for schedule, handler in self._schedules))
@@ -71,7 +83,7 @@ class Scheduler:
         while not self._stopping.is_set():
             wait_s = (due - self._clock.now()).total_seconds()
             if wait_s > 0:
-                await wait_for_event(self._stopping, min(wait_s, _MAX_SLEEP_S))
+                await self._sleep(name, min(wait_s, _MAX_SLEEP_S))
                 due = await self._coordination.next_due(name) or due
                 continue
             if await self._coordination.acquire(f"schedule:{name}", self._owner, _LEASE_S):
@@ -79,7 +91,7 @@ class Scheduler:
                 due = next_fire(schedule, self._clock.now())
                 await self._coordination.set_next_due(name, due)
             else:
-                await wait_for_event(self._stopping, _MAX_SLEEP_S)
+                await self._sleep(name, _MAX_SLEEP_S)
                 due = await self._coordination.next_due(name) or due
 
     async def run_now(self, schedule: Schedule, handler: ScheduledHandler) -> bool:

@@ -61,6 +61,10 @@ class QueueWorker:
         self._stopping.set()
         self._wake.set()
 
+    def nudge(self) -> None:
+        """Poll now instead of at the next idle tick (e.g. after a message became visible)."""
+        self._wake.set()
+
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)

@@ -1,0 +1,65 @@
+"""Helpers shared by the integration and end-to-end tests: a container on a temporary database
+with a topology of the test's own, and a way to drive the runtime until a condition holds
+(polling the state, never sleeping a fixed time for work to happen)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from supporterflow.bootstrap import Container, bootstrap
+from supporterflow.config import Settings
+from supporterflow.declare import Topology
+from supporterflow.ports import Clock
+from supporterflow.runtime.process import Runtime
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database": tmp_path / "supporterflow.sqlite3",
+        "object_store_dir": tmp_path / "objects",
+        "admin_api_keys": "test-admin-key",
+        "shutdown_grace_seconds": 5.0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def open_container(
+    tmp_path: Path, topology: Topology, clock: Clock | None = None, **overrides: Any
+) -> Container:
+    return bootstrap(settings_for(tmp_path, **overrides), clock=clock, topology=topology).open()
+
+
+async def drive(
+    runtime: Runtime,
+    until: Callable[[], Awaitable[bool]],
+    *,
+    timeout_s: float = 10.0,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run ``runtime`` (no HTTP) until ``until()`` holds, then stop it gracefully.
+
+    ``between`` runs on each check (e.g. to move a frozen clock); after it every worker,
+    dispatcher and the scheduler are nudged to look again at once."""
+    task = asyncio.create_task(runtime.run())
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not await until():
+            if task.done():
+                task.result()
+                raise AssertionError("the runtime stopped before the condition held")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not reached within {timeout_s} s")
+            if between is not None:
+                await between()
+                for part in [*runtime.workers, *runtime.dispatchers, runtime.scheduler]:
+                    if part is not None:
+                        part.nudge()
+            await asyncio.sleep(0.01)
+    finally:
+        runtime.request_stop()
+        await asyncio.wait_for(task, timeout=timeout_s)
