@@ -160,9 +160,10 @@ class Topology:
     def __post_init__(self) -> None:
         queues = {q.name for q in self.queues}
         _unique("table", [t.name for t in self.tables])
-        _unique("queue", [q.name for q in self.all_queues()])
         _unique("schedule", [s.name for s in self.schedules])
+        # Before the queues: each subscription has a retry queue named after it.
         _unique("stream subscription", [s.name for s in self.streams])
+        _unique("queue", [q.name for q in self.all_queues()])
         for consumer in self.consumers:
             if consumer.queue not in queues:
                 raise ValueError(f"consumer {consumer.name}: no queue named {consumer.queue}")

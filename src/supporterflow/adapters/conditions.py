@@ -28,7 +28,7 @@ def holds(condition: Condition | None, current: Item | None) -> bool:
         case Absent():
             return current is None
         case AttrEquals(name, value):
-            return current is not None and name in current and _same(current[name], value)
+            return current is not None and name in current and same(current[name], value)
         case AttrLessThan(name, value):
             return current is not None and _comparable(current.get(name), value) and current[name] < value
         case AttrMissing(name):
@@ -40,9 +40,16 @@ def holds(condition: Condition | None, current: Item | None) -> bool:
     raise TypeError(f"not a condition: {condition!r}")
 
 
-def _same(a: Any, b: Any) -> bool:
-    # DynamoDB compares types too: the number 1 is not the string "1", and True is not 1.
-    return (type(a) is type(b) and a == b) or (_numbers(a, b) and a == b)
+def same(a: Any, b: Any) -> bool:
+    """Equality as DynamoDB sees it, at any depth: the number 1 is not the string "1", True is not
+    1, but 1 and 1.0 are the same number."""
+    if _numbers(a, b):
+        return bool(a == b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and bool(a == b)
 
 
 def _numbers(a: Any, b: Any) -> bool:

@@ -1,4 +1,8 @@
-"""The local object store: a directory, with atomic writes (temporary file, then rename)."""
+"""The local object store: a directory, with atomic writes.
+
+An object is written to a temporary file under ``<root>/.partial/`` (same file system, so the
+final rename is atomic) and renamed to its key when complete. Keys are S3-like paths of plain
+segments; the ``.partial`` folder is not a key anyone can use."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import BinaryIO
 from supporterflow.adapters import cursors
 from supporterflow.ports import ObjectInfo, ObjectPage
 
-_PARTIAL_SUFFIX = ".partial"
+_PARTIAL_DIR = ".partial"
 
 
 class _FileWriter:
@@ -26,9 +30,10 @@ class _FileWriter:
         await asyncio.to_thread(self._handle.write, chunk)
 
 
-def _temporary_beside(path: Path) -> tuple[int, str]:
+def _temporary_for(path: Path, partial_dir: Path) -> tuple[int, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=_PARTIAL_SUFFIX)
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=partial_dir, prefix=path.name + ".")
 
 
 def _flush_to_disk(handle: BinaryIO) -> None:
@@ -41,10 +46,10 @@ class DirectoryObjectStore:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not key or key.endswith("/") or not path.is_relative_to(self.root.resolve()):
+        segments = key.split("/")
+        if not key or any(s in ("", ".", "..") for s in segments) or segments[0] == _PARTIAL_DIR:
             raise ValueError(f"not an object key: {key!r}")
-        return path
+        return self.root.joinpath(*segments)
 
     async def put(self, key: str, data: bytes) -> None:
         async with self.open_write(key) as writer:
@@ -54,8 +59,8 @@ class DirectoryObjectStore:
         path = self._path(key)
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None  # a key that is only a prefix of other keys is not an object
 
     async def iter_chunks(self, key: str, *, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         with self._path(key).open("rb") as handle:
@@ -65,7 +70,7 @@ class DirectoryObjectStore:
     @asynccontextmanager
     async def open_write(self, key: str) -> AsyncIterator[_FileWriter]:
         path = self._path(key)
-        fd, temporary = await asyncio.to_thread(_temporary_beside, path)
+        fd, temporary = await asyncio.to_thread(_temporary_for, path, self.root / _PARTIAL_DIR)
         try:
             with os.fdopen(fd, "wb") as handle:
                 yield _FileWriter(handle)
@@ -82,20 +87,20 @@ class DirectoryObjectStore:
         return await asyncio.to_thread(self._list, prefix, limit, after)
 
     def _list(self, prefix: str, limit: int, after: str) -> ObjectPage:
-        root = self.root.resolve()
-        keys = (
-            sorted(
-                path.relative_to(root).as_posix()
-                for path in root.rglob("*")
-                if path.is_file() and not path.name.endswith(_PARTIAL_SUFFIX)
-            )
-            if root.exists()
-            else []
+        # Walk only the folder the prefix points into, not the whole store.
+        folder = prefix.rpartition("/")[0]
+        start = self.root.joinpath(*folder.split("/")) if folder else self.root
+        keys = sorted(
+            key
+            for path in (start.rglob("*") if start.is_dir() else ())
+            if path.is_file()
+            and (key := path.relative_to(self.root).as_posix()).startswith(prefix)
+            and key > after
+            and not key.startswith(_PARTIAL_DIR + "/")
         )
-        selected = [k for k in keys if k.startswith(prefix) and k > after]
         objects = []
-        for key in selected[:limit]:
-            stat = (root / key).stat()
+        for key in keys[:limit]:
+            stat = (self.root / key).stat()
             objects.append(ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
-        next_cursor = cursors.encode([selected[limit - 1]]) if len(selected) > limit else None
+        next_cursor = cursors.encode([keys[limit - 1]]) if len(keys) > limit else None
         return ObjectPage(objects, next_cursor)

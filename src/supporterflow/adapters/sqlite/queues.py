@@ -43,14 +43,15 @@ class SqliteQueue:
         ``then_send``, so that the row and its messages commit together)."""
         sent_at = now.timestamp()
         visible_at = sent_at + delay_s
-        cursor = tx.conn.execute("SELECT COALESCE(MAX(id), 0) FROM queue_messages")
-        first = cursor.fetchone()[0] + 1
         tx.conn.executemany(
-            "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)",
-            [(first + i, self.name, body, sent_at, visible_at) for i, body in enumerate(bodies)],
+            "INSERT INTO queue_messages (queue, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
+            [(self.name, body, sent_at, visible_at) for body in bodies],
         )
+        # AUTOINCREMENT numbers rows one by one and never reuses a number; the write lock is held,
+        # so this statement's rows are the last len(bodies) numbers.
+        last = tx.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         tx.touch(queue_topic(self.name))
-        return [str(first + i) for i in range(len(bodies))]
+        return [str(n) for n in range(last - len(bodies) + 1, last + 1)]
 
     async def send(self, body: bytes, *, delay_s: int = 0) -> str:
         (message_id,) = await self.send_batch([body], delay_s=delay_s)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from supporterflow.adapters import cursors
-from supporterflow.adapters.conditions import holds
+from supporterflow.adapters.conditions import holds, same
 from supporterflow.adapters.sqlite.database import Database, Tx
 from supporterflow.adapters.sqlite.queues import SqliteQueue
 from supporterflow.adapters.sqlite.stream import record_change
@@ -118,7 +118,7 @@ class SqliteTable:
         old = self._current(tx.conn, pk, sk)
         if not holds(condition, old):
             raise ConditionFailed(f"{self.name}: condition {condition!r} does not hold")
-        if old == item:
+        if old is not None and same(old, item):
             # DynamoDB writes no stream record for a write that changes nothing.
             return False
         tx.conn.execute(
