@@ -75,29 +75,38 @@ class SqliteQueue:
         definition = self.definition
 
         def run(tx: Tx) -> list[Received]:
-            if definition.dlq_name:
-                moved = tx.conn.execute(
+            # Only the oldest visible messages are looked at, so a receive costs the same at any
+            # depth. Among them, the ones already received max_receives times go to the DLQ
+            # instead of being delivered again (SQS's redrive).
+            candidates = tx.conn.execute(
+                "SELECT id, receive_count FROM queue_messages WHERE queue = ? AND visible_at <= ? "
+                "ORDER BY visible_at, id LIMIT ?",
+                (self.name, now, max_messages),
+            ).fetchall()
+            exhausted = [
+                row[0] for row in candidates if definition.dlq_name and row[1] >= definition.max_receives
+            ]
+            if exhausted and definition.dlq_name:
+                tx.conn.execute(
                     "UPDATE queue_messages SET queue = ?, source_queue = queue, receipt = NULL, "
-                    "visible_at = ?, reason = ? "
-                    "WHERE queue = ? AND visible_at <= ? AND receive_count >= ?",
+                    f"visible_at = ?, reason = ? WHERE id IN ({', '.join('?' * len(exhausted))})",
                     (
                         definition.dlq_name,
                         now,
                         f"received {definition.max_receives} times without being acknowledged",
-                        self.name,
-                        now,
-                        definition.max_receives,
+                        *exhausted,
                     ),
-                ).rowcount
-                if moved:
-                    tx.touch(queue_topic(definition.dlq_name))
+                )
+                tx.touch(queue_topic(definition.dlq_name))
+            deliver = [row[0] for row in candidates if row[0] not in exhausted]
+            if not deliver:
+                return []
             rows = tx.conn.execute(
                 "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count + 1, "
                 "receipt = lower(hex(randomblob(8))) "
-                "WHERE id IN (SELECT id FROM queue_messages WHERE queue = ? AND visible_at <= ? "
-                "ORDER BY visible_at, id LIMIT ?) "
+                f"WHERE id IN ({', '.join('?' * len(deliver))}) "
                 "RETURNING id, body, receipt, receive_count, sent_at",
-                (now + visibility_s, self.name, now, max_messages),
+                (now + visibility_s, *deliver),
             ).fetchall()
             rows.sort(key=lambda row: int(row[0]))
             return [

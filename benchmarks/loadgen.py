@@ -1,0 +1,345 @@
+"""A small HTTP/1.1 load generator for loopback benchmarks, in pure Python.
+
+Why not an existing tool: wrk, oha or hey are not installed everywhere, and the figures should be
+reproducible with nothing but this repository's virtualenv. The generator keeps ``connections``
+keep-alive connections busy, each sending one pre-built request at a time and reading the answer by
+its ``Content-Length``; that is all a JSON API needs, and the less the client parses, the less of a
+core it eats.
+
+Run it in its own process (``run_load_in_subprocess`` or ``python -m benchmarks.loadgen``) so that
+the generator and the server each have a core: in one process they would share one interpreter and
+the figure would say more about the GIL than about the server.
+
+It only ever targets loopback (127.0.0.0/8, ``localhost``, ``::1``): anything else is refused, so
+a mistyped host cannot turn a benchmark into load on somebody else's machine. Every loop is bounded
+by the run's deadline, and reconnection attempts by a count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# A request still unanswered this long after the end of the run counts as an error.
+_GRACE_S = 5.0
+# A connection that fails this many times in a row (connect, reset, malformed answer) gives up.
+_MAX_CONSECUTIVE_FAILURES = 50
+_RECONNECT_PAUSE_S = 0.05
+# ``python -m benchmarks.loadgen`` must find this package whatever the caller's directory.
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class NotLoopbackError(ValueError):
+    """The target is not on this machine's loopback interface."""
+
+
+def loopback_address(host: str) -> str:
+    """The IP address to connect to for ``host``, which must be loopback.
+
+    Only IP literals and ``localhost`` are accepted; ``localhost`` is resolved and every address
+    it resolves to must be loopback (a tampered hosts file cannot redirect the load)."""
+    if host == "localhost":
+        candidates = sorted(
+            {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+        )
+    else:
+        candidates = [host]
+    for candidate in candidates:
+        try:
+            address = ipaddress.ip_address(candidate)
+        except ValueError:
+            raise NotLoopbackError(f"refusing to load {host!r}: only loopback IPs or 'localhost'") from None
+        if not address.is_loopback:
+            raise NotLoopbackError(f"refusing to load {host!r} ({candidate}): not a loopback address")
+    if not candidates:
+        raise NotLoopbackError(f"refusing to load {host!r}: it resolves to nothing")
+    return "127.0.0.1" if "127.0.0.1" in candidates else candidates[0]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one run measured, over the measurement window only (warm-up excluded).
+
+    ``requests`` counts answers of any status completed in the window, ``rps`` is that per second
+    and the latencies are over those answers. ``errors`` counts what a client would call a failure:
+    requests without an answer (refused, reset, timed out, malformed) plus non-2xx answers.
+    ``client_cpu`` is the generator's own CPU time over the window in cores: near 1.0 means the
+    generator, not the server, was the limit."""
+
+    requests: int
+    errors: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    status_counts: dict[int, int] = field(default_factory=dict)
+    connections: int = 0
+    client_cpu: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadResult:
+        data = json.loads(text)
+        data["status_counts"] = {int(status): count for status, count in data["status_counts"].items()}
+        return cls(**data)
+
+
+class _ProtocolError(Exception):
+    """The answer is not something this minimal parser understands (e.g. no Content-Length)."""
+
+
+def build_request(
+    host: str, port: int, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> bytes:
+    """The exact bytes sent for every request, built once so the loop does no formatting."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {authority}", "Connection: keep-alive"]
+    lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+    if body or method not in ("GET", "HEAD"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def _read_response(reader: asyncio.StreamReader, has_body: bool) -> tuple[int, bool]:
+    """Read one answer; returns its status and whether the server keeps the connection open.
+    ``has_body`` is false for HEAD, whose answer announces a length but carries no body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lower = head.lower()
+    try:
+        status = int(head[9:12])
+        start = lower.index(b"\r\ncontent-length:") + 17
+        length = int(lower[start : lower.index(b"\r\n", start)])
+    except ValueError:
+        raise _ProtocolError(head[:200].decode("latin-1")) from None
+    if length and has_body:
+        await reader.readexactly(length)
+    return status, b"\r\nconnection: close" not in lower
+
+
+@dataclass
+class _Tally:
+    """Shared by the connections of one run; only the event loop thread touches it."""
+
+    measure_from: float
+    measure_until: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: int = 0
+
+    def answered(self, started: float, finished: float, status: int) -> None:
+        if self.measure_from <= finished < self.measure_until:
+            self.latencies.append(finished - started)
+            self.statuses[status] += 1
+
+    def failed(self, at: float) -> None:
+        if self.measure_from <= at < self.measure_until:
+            self.failures += 1
+
+
+async def _connection(address: str, port: int, request: bytes, tally: _Tally) -> None:
+    """Keep one connection busy until the end of the run, reconnecting after a failure."""
+    has_body = not request.startswith(b"HEAD ")
+    clock = time.perf_counter
+    consecutive_failures = 0
+    while clock() < tally.measure_until and consecutive_failures < _MAX_CONSECUTIVE_FAILURES:
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader, writer = await asyncio.open_connection(address, port)
+            keep_alive = True
+            while keep_alive and clock() < tally.measure_until:
+                started = clock()
+                writer.write(request)
+                status, keep_alive = await _read_response(reader, has_body)
+                tally.answered(started, clock(), status)
+                consecutive_failures = 0
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _ProtocolError):
+            tally.failed(clock())
+            consecutive_failures += 1
+            await asyncio.sleep(_RECONNECT_PAUSE_S)
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+
+async def _drive(address: str, port: int, request: bytes, connections: int, tally: _Tally) -> float:
+    """Run the connections to the end; returns the CPU seconds this process spent in the window."""
+    clock = time.perf_counter
+    tasks = [asyncio.create_task(_connection(address, port, request, tally)) for _ in range(connections)]
+    await asyncio.sleep(max(0.0, tally.measure_from - clock()))
+    cpu_from = time.process_time()
+    await asyncio.sleep(max(0.0, tally.measure_until - clock()))
+    cpu = time.process_time() - cpu_from
+    # The grace period bounds the run even if the server stops answering mid-request.
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, tally.measure_until + _GRACE_S - clock()))
+    for task in pending:
+        task.cancel()
+    tally.failures += len(pending)
+    await asyncio.gather(*pending, return_exceptions=True)
+    return cpu
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted list (0.0 when it is empty)."""
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed: the generator then spends less CPU per request, so it saturates later."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_load(
+    host: str,
+    port: int,
+    method: str = "GET",
+    path: str = "/",
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    connections: int = 64,
+    duration_s: float = 10.0,
+    warmup_s: float = 1.0,
+) -> LoadResult:
+    """Load ``host:port`` from this process for ``warmup_s + duration_s`` and measure the last
+    ``duration_s``. Blocks; prefer ``run_load_in_subprocess`` when the server is in this machine."""
+    address = loopback_address(host)
+    if connections < 1 or duration_s <= 0 or warmup_s < 0:
+        raise ValueError("need connections >= 1, duration_s > 0 and warmup_s >= 0")
+    request = build_request(host, port, method, path, body, headers)
+    start = time.perf_counter() + warmup_s
+    tally = _Tally(measure_from=start, measure_until=start + duration_s)
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        cpu = runner.run(_drive(address, port, request, connections, tally))
+    latencies = sorted(tally.latencies)
+    errors = tally.failures + sum(
+        count for status, count in tally.statuses.items() if not 200 <= status < 300
+    )
+    return LoadResult(
+        requests=len(latencies),
+        errors=errors,
+        seconds=duration_s,
+        rps=len(latencies) / duration_s,
+        p50_ms=_percentile(latencies, 0.50) * 1000,
+        p99_ms=_percentile(latencies, 0.99) * 1000,
+        status_counts=dict(sorted(tally.statuses.items())),
+        connections=connections,
+        client_cpu=cpu / duration_s,
+    )
+
+
+def _cli_args(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    connections: int,
+    duration_s: float,
+    warmup_s: float,
+) -> list[str]:
+    args = [f"--host={host}", f"--port={port}", f"--method={method}", f"--path={path}"]
+    args += [f"--connections={connections}", f"--duration={duration_s}", f"--warmup={warmup_s}", "--json"]
+    if body:
+        args.append(f"--body={body.decode()}")
+    args += [f"--header={name}: {value}" for name, value in (headers or {}).items()]
+    return args
+
+
+def run_load_in_subprocess(
+    host: str,
+    port: int,
+    method: str = "GET",
+    path: str = "/",
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    connections: int = 64,
+    duration_s: float = 10.0,
+    warmup_s: float = 1.0,
+) -> LoadResult:
+    """``run_load`` in a fresh interpreter (``python -m benchmarks.loadgen --json``), so that the
+    generator has its own core and GIL. The body must be UTF-8 text (it travels as an argument)."""
+    loopback_address(host)  # refuse before spawning anything
+    command = [sys.executable, "-m", "benchmarks.loadgen"]
+    command += _cli_args(host, port, method, path, body, headers, connections, duration_s, warmup_s)
+    done = subprocess.run(
+        command,
+        cwd=_REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=warmup_s + duration_s + 60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return LoadResult.from_json(done.stdout)
+
+
+def _parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.loadgen", description="HTTP/1.1 load on a loopback server."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback only: 127.0.0.0/8, localhost or ::1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--path", default="/")
+    parser.add_argument("--body", default="", help="request body, sent as UTF-8")
+    parser.add_argument("--header", type=_parse_header, action="append", default=[], help="'Name: value'")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    args = parser.parse_args(argv)
+    try:
+        result = run_load(
+            args.host,
+            args.port,
+            args.method,
+            args.path,
+            args.body.encode(),
+            dict(args.header),
+            args.connections,
+            args.duration,
+            args.warmup,
+        )
+    except NotLoopbackError as error:
+        parser.error(str(error))
+    if args.json:
+        print(result.to_json())
+    else:
+        print(
+            f"{result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
+            f"errors {result.errors}  statuses {result.status_counts}  client cpu {result.client_cpu:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
