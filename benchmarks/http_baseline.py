@@ -16,19 +16,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import importlib.util
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
 
 from rich.console import Console
 from rich.table import Table
@@ -38,8 +32,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from benchmarks.loadgen import LoadResult, run_load_in_subprocess
+from benchmarks.servers import HOST, cpu_seconds, free_port, running
 
-HOST = "127.0.0.1"
 APP = "benchmarks.http_baseline:app"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _STARTUP_TIMEOUT_S = 20.0
@@ -61,14 +55,6 @@ class ServerRun:
     server: str
     load: LoadResult
     server_cpu: float | None
-
-
-def _free_port() -> int:
-    """A port nobody listens on now (another process could take it before the server does, but
-    on a benchmark machine that race is theoretical)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def _server_command(server: str, port: int) -> list[str]:
@@ -103,73 +89,21 @@ def _server_command(server: str, port: int) -> list[str]:
     ]
 
 
-def _answers(port: int) -> bool:
-    connection = http.client.HTTPConnection(HOST, port, timeout=1.0)
-    try:
-        connection.request("GET", "/")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) of ``pid`` and its live descendants, from ``/proc`` (Linux only).
-    Descendants count because granian serves from worker processes under its main one."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        children = [
-            int(child)
-            for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()
-        ]
-    except (OSError, IndexError, ValueError):
-        return None
-    return total + sum(_cpu_seconds(child) or 0.0 for child in children)
-
-
 @contextlib.contextmanager
 def _running(server: str) -> Iterator[tuple[int, int]]:
     """Start ``server`` on a free port, wait until it answers 200, yield ``(pid, port)``, stop it."""
-    port = _free_port()
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(
-            _server_command(server, port), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_until_up(process, port, log)
-            yield process.pid, port
-        finally:
-            process.terminate()
-            try:
-                process.wait(_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], port: int, log: IO[str]) -> None:
-    """Poll until the route answers 200; fail with the server's output if it exits or never does."""
-    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        if _answers(port):
-            return
-        time.sleep(0.1)
-    log.seek(0)
-    raise RuntimeError(f"server did not start (exit code {process.poll()}):\n{log.read()[-2000:]}")
+    port = free_port()
+    with running(_server_command(server, port), port, "/") as pid:
+        yield pid, port
 
 
 def measure(server: str, duration_s: float, warmup_s: float, connections: int) -> ServerRun:
     with _running(server) as (pid, port):
-        cpu_before = _cpu_seconds(pid)
+        cpu_before = cpu_seconds(pid)
         load = run_load_in_subprocess(
             HOST, port, "GET", "/", connections=connections, duration_s=duration_s, warmup_s=warmup_s
         )
-        cpu_after = _cpu_seconds(pid)
+        cpu_after = cpu_seconds(pid)
     # Divided by the time the server is under load (warm-up plus window): the generator's start-up
     # before that falls inside the samples but leaves the server idle, adding next to nothing.
     server_cpu = None

@@ -11,22 +11,49 @@ import asyncio
 import functools
 import importlib
 import inspect
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+from pydantic import SecretStr
+
 from supporterflow.adapters.clock import SystemClock
+from supporterflow.adapters.erpnext import ErpNextClient
 from supporterflow.adapters.objects import DirectoryObjectStore
+from supporterflow.adapters.outbound import DEFAULT_TIMEOUT
 from supporterflow.adapters.sqlite.coordination import SqliteCoordination
 from supporterflow.adapters.sqlite.database import Database
 from supporterflow.adapters.sqlite.queues import SqliteQueue, queue_topic
 from supporterflow.adapters.sqlite.stream import STREAM_TOPIC, SqliteChangeStream
 from supporterflow.adapters.sqlite.tables import SqliteTable
+from supporterflow.adapters.user_service import HttpUserService
 from supporterflow.config import ConfigurationError, Settings, load_settings
 from supporterflow.declare import Topology, python_name
+from supporterflow.emulators.erpnext import create_erpnext_app
+from supporterflow.emulators.user_service import create_user_service_app
 from supporterflow.ports import Clock, QueueDepth
 from supporterflow.runtime.metrics import Metrics
+
+
+def identity_key(settings: Settings) -> bytes:
+    """The identity-hash key: configured, or (local profile) made up once and kept beside the
+    database, so hashes stay the same across restarts. Losing it breaks every stored hash."""
+    if settings.identity_hash_key is not None:
+        return settings.identity_hash_key.get_secret_value().encode()
+    path = settings.database.parent / "identity-hash.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: use that one
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def load_topology(reference: str) -> Topology:
@@ -61,6 +88,9 @@ class Container:
     stream: SqliteChangeStream
     coordination: SqliteCoordination
     objects: DirectoryObjectStore
+    collaborators: dict[str, Any] = field(default_factory=dict)  # downstream clients, keys
+    unavailable: dict[str, str] = field(default_factory=dict)  # collaborator -> how to provide it
+    http_clients: list[httpx.AsyncClient] = field(default_factory=list)
     admin_keys: list[str] = field(default_factory=list)
     generated_admin_key: str | None = None  # set when the local profile made one up: print it
     metrics: Metrics = field(default_factory=Metrics)
@@ -70,6 +100,7 @@ class Container:
         provided: dict[str, Any] = {"clock": self.clock, "settings": self.settings, "objects": self.objects}
         provided.update({python_name(name): table for name, table in self.tables.items()})
         provided.update({python_name(name): queue for name, queue in self.queues.items()})
+        provided.update(self.collaborators)
         return provided
 
     def inject(self, handler: Callable[..., Any], *, leading: int = 0) -> Callable[..., Any]:
@@ -79,9 +110,12 @@ class Container:
         parameters = list(inspect.signature(handler).parameters.values())[leading:]
         missing = [p.name for p in parameters if p.name not in provided and p.default is p.empty]
         if missing:
+            hints = "".join(
+                f" ({name}: {self.unavailable[name]})" for name in missing if name in self.unavailable
+            )
             raise ConfigurationError(
                 f"{handler.__module__}.{handler.__qualname__} needs {', '.join(missing)}, "
-                f"which this process does not provide"
+                f"which this process does not provide{hints}"
             )
         return functools.partial(
             handler, **{p.name: provided[p.name] for p in parameters if p.name in provided}
@@ -100,6 +134,12 @@ class Container:
 
     def close(self) -> None:
         self.database.close()
+
+    async def aclose(self) -> None:
+        """Close the downstream connections too (``close`` alone leaves them to the process end)."""
+        for client in self.http_clients:
+            await client.aclose()
+        self.close()
 
     def dead_letter_queue(self, name: str) -> SqliteQueue:
         """The DLQ named, or the DLQ of the queue named; ``LookupError`` says why there is none."""
@@ -153,12 +193,18 @@ def bootstrap(
     topology = topology or load_topology(settings.topology)
     clock = clock or SystemClock()
     database = Database(settings.database, synchronous=settings.sqlite_synchronous)
+    metrics = Metrics()
+    downstream = _downstream(settings, metrics)
     admin_keys = [key.get_secret_value() for key in settings.admin_api_keys]
     # Only the local profile gets here without keys (the aws profile requires them).
     generated = None if admin_keys else secrets.token_urlsafe(24)
     if generated:
         admin_keys = [generated]
     return Container(
+        collaborators={"identity_key": identity_key(settings), **downstream.clients},
+        unavailable=downstream.unavailable,
+        http_clients=downstream.http_clients,
+        metrics=metrics,
         admin_keys=admin_keys,
         generated_admin_key=generated,
         settings=settings,
@@ -171,3 +217,62 @@ def bootstrap(
         coordination=SqliteCoordination(database, clock),
         objects=DirectoryObjectStore(settings.object_store_dir),
     )
+
+
+@dataclass
+class _Downstream:
+    clients: dict[str, Any] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+
+def _http_client(
+    url: str | None, settings: Settings, emulator: Callable[[], Any], name: str
+) -> httpx.AsyncClient | None:
+    """A client for the configured URL; with no URL and the emulators on, one that calls the
+    emulator in-process (no socket, no port); else None."""
+    if url:
+        return httpx.AsyncClient(base_url=url.rstrip("/"), timeout=DEFAULT_TIMEOUT)
+    if settings.emulators == "on":
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=emulator()),
+            base_url=f"http://{name}.emulator",
+            timeout=DEFAULT_TIMEOUT,
+        )
+    return None
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def _downstream(settings: Settings, metrics: Metrics) -> _Downstream:
+    """Clients of the authorities the flows deliver to. A key set explicitly always wins over what
+    an emulator would be configured with (architecture.md, configuration contract)."""
+    found = _Downstream()
+
+    user_key = _secret(settings.user_service_api_key) or secrets.token_urlsafe(16)
+    client = _http_client(
+        settings.user_service_url, settings, lambda: create_user_service_app(user_key), "user-service"
+    )
+    if client is None:
+        found.unavailable["user_service"] = (
+            "set SF_USER_SERVICE_URL and SF_USER_SERVICE_API_KEY, or SF_EMULATORS=on"
+        )
+    else:
+        found.clients["user_service"] = HttpUserService(client, user_key, metrics)
+        found.http_clients.append(client)
+
+    erp_key = _secret(settings.erpnext_api_key) or secrets.token_hex(8)
+    erp_secret = _secret(settings.erpnext_api_secret) or secrets.token_hex(8)
+    client = _http_client(
+        settings.erpnext_url, settings, lambda: create_erpnext_app(erp_key, erp_secret), "erpnext"
+    )
+    if client is None:
+        found.unavailable["erp"] = (
+            "set SF_ERPNEXT_URL, SF_ERPNEXT_API_KEY and SF_ERPNEXT_API_SECRET, or SF_EMULATORS=on"
+        )
+    else:
+        found.clients["erp"] = ErpNextClient(client, erp_key, erp_secret, metrics)
+        found.http_clients.append(client)
+    return found

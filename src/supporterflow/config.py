@@ -10,6 +10,7 @@ file named by ``SF_CONFIG_FILE`` (keys without the prefix, e.g. ``port = 9000``)
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -134,7 +135,10 @@ class Settings(BaseSettings):
     producer_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Comma-separated `name:key` pairs accepted on `POST /supporter-events`."""
     identity_hash_key: SecretStr | None = None
-    """Secret key of the identity hash (required in `aws`)."""
+    """Secret key of the identity hash (required in `aws`; the local profile makes one up once and
+    keeps it in `identity-hash.key` beside the database). Never change it: see docs/identity-hash.md."""
+    supporter_events_retention_days: int = Field(default=30, gt=0)
+    """How long an accepted supporter event (and its Idempotency-Key) is kept."""
 
     # Downstream services
     user_service_url: str | None = None
@@ -215,6 +219,10 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """Every setting as ``SF_NAME -> value``, secrets shown as ``**********``."""
         return {"SF_" + name.upper(): value for name, value in self.model_dump(mode="json").items()}
+
+    @property
+    def supporter_events_retention(self) -> timedelta:
+        return timedelta(days=self.supporter_events_retention_days)
 
     def resource_name(self, logical: str) -> str:
         """Physical name of a table or queue, as the original names them: ``<app>-<stage>-<name>``."""

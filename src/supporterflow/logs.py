@@ -100,7 +100,8 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Not cached: module-level loggers must follow a later configure_logging (tests, CLI).
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -116,5 +117,9 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
+        # uvicorn's own logging config (if something ran it) sets handlers, levels and propagation.
         logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).setLevel(logging.NOTSET)
         logging.getLogger(name).propagate = True
+    # One line per outbound request is noise; outbound calls are measured in the metrics instead.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -14,7 +14,7 @@ dicts); adapters convert to their store's types (``Decimal`` for DynamoDB, JSON 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -325,6 +325,45 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """An aware UTC datetime."""
         ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Supporter authorities (spec/supporter-events.md §5, §6)
+
+
+class UserService(Protocol):
+    """serverless-user-service: ``POST /signup`` and ``POST /match``.
+
+    Both return the response body (``SignupResponse`` / ``MatchResponse``); ``match`` returns None
+    when no user matches. Transient failures raise ``Retry``, refusals ``GiveUp``."""
+
+    async def signup(self, request: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def match(self, request: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class ErpDocument:
+    """One ERPNext document to create or update, identified by its DocType and name."""
+
+    doctype: str
+    name: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ErpWrite:
+    doctype: str
+    name: str
+    result: Literal["created", "updated"]
+
+
+class Erp(Protocol):
+    """ERPNext documents. ``upsert`` is idempotent: the same document twice is one document.
+    Transient failures raise ``Retry``; a document ERPNext refuses raises ``GiveUp`` with its
+    message."""
+
+    async def upsert(self, document: ErpDocument) -> ErpWrite: ...
 
 
 # --------------------------------------------------------------------------------------------------

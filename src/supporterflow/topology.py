@@ -8,7 +8,8 @@ built.
 
 from __future__ import annotations
 
-from supporterflow.declare import Index, TableDef, Topology
+from supporterflow.declare import Consumer, Index, QueueDef, TableDef, Topology
+from supporterflow.functions.supporter_consume import supporter_consume
 
 SUBSCRIPTIONS = TableDef(
     "subscriptions",
@@ -43,4 +44,22 @@ SUPPORTER_EVENTS = TableDef(
     ttl_attribute="ttl",
 )
 
-TOPOLOGY = Topology(tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS))
+# Ten receives with back-off from 2 s to 5 min ride out an outage of a downstream service of
+# several minutes before a message is dead-lettered.
+SUPPORTER_EVENTS_TO_DELIVER = QueueDef("supporter-events-to-deliver", visibility_s=120, max_receives=10)
+
+TOPOLOGY = Topology(
+    tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS),
+    queues=(SUPPORTER_EVENTS_TO_DELIVER,),
+    consumers=(
+        # Each delivery waits on several HTTP calls in a row (signup, then each document):
+        # many in flight per process keep the CPU busy.
+        Consumer(
+            "supporter-events-to-deliver",
+            supporter_consume,
+            concurrency=64,
+            backoff_base_s=2.0,
+            backoff_max_s=300.0,
+        ),
+    ),
+)

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ class Server:
     tmp_path: Path
     topology: str
     port: int
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,6 +55,7 @@ class Server:
             SF_MAX_BODY_BYTES="4096",
             PYTHONPATH=str(ROOT),
         )
+        env.update(self.env)
         return env
 
     def start(self, timeout_s: float = 30.0) -> None:
@@ -98,7 +101,7 @@ class Server:
             return {bytes(row[0]).decode() for row in rows}
 
 
-ServerFactory = Callable[[str], Server]
+ServerFactory = Callable[..., Server]
 
 
 @pytest.fixture
@@ -107,8 +110,8 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     server still running at the end of the test is killed."""
     made: list[Server] = []
 
-    def make(topology: str = "supporterflow.topology:TOPOLOGY") -> Server:
-        server = Server(tmp_path=tmp_path, topology=topology, port=free_port())
+    def make(topology: str = "supporterflow.topology:TOPOLOGY", **env: str) -> Server:
+        server = Server(tmp_path=tmp_path, topology=topology, port=free_port(), env=env)
         made.append(server)
         return server
 
@@ -122,3 +125,74 @@ def server(server_factory: ServerFactory) -> Server:
     s = server_factory("supporterflow.topology:TOPOLOGY")
     s.start()
     return s
+
+
+@dataclass
+class Emulator:
+    """``supporterflow emulate <kind>`` as its own process on a loopback port."""
+
+    kind: str
+    args: list[str]
+    tmp_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        log = (self.tmp_path / f"{self.kind}.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "supporterflow.emulators.cli",
+                self.kind,
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/__emulator/state", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError(f"the {self.kind} emulator did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def state(self) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(self.url + "/__emulator/state", timeout=5).json()
+        return body
+
+
+@pytest.fixture
+def emulators(tmp_path: Path) -> Iterator[tuple[Emulator, Emulator]]:
+    users = Emulator("user-service", ["--api-key", "e2e-user-key"], tmp_path)
+    erpnext = Emulator(
+        "erpnext",
+        [
+            "--api-key",
+            "e2e-erp-key",
+            "--api-secret",
+            "e2e-erp-secret",
+            "--state",
+            str(tmp_path / "erp.sqlite3"),
+        ],
+        tmp_path,
+    )
+    users.start()
+    erpnext.start()
+    yield users, erpnext
+    users.stop()
+    erpnext.stop()

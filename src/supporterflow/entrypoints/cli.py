@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -13,8 +16,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from supporterflow import __version__
-from supporterflow.bootstrap import Container, bootstrap
+from supporterflow.adapters.clock import SystemClock
+from supporterflow.bootstrap import Container, bootstrap, identity_key
 from supporterflow.config import ConfigurationError, Settings, load_settings, reference_table
+from supporterflow.domain.supporters.identity_hash import complete_identity_hashes
+from supporterflow.domain.supporters.models import PRODUCER_REQUEST
+from supporterflow.domain.supporters.schema import validate
+from supporterflow.emulators.cli import emulate_app
+from supporterflow.entrypoints.http.supporter_events import public_state
+from supporterflow.functions.supporter_produce import validation_answer, validation_context
 from supporterflow.logs import configure_logging, redacted_json
 from supporterflow.ports import Queue
 
@@ -22,9 +32,12 @@ T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 dlq_app = typer.Typer(no_args_is_help=True, help="List, replay and purge dead-letter queues.")
+events_app = typer.Typer(no_args_is_help=True, help="Supporter events: check payloads, follow deliveries.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(config_app, name="config")
+app.add_typer(events_app, name="events")
+app.add_typer(emulate_app, name="emulate")
 
 out = Console()
 err = Console(stderr=True)
@@ -90,7 +103,18 @@ def _serve(settings: Settings, *, http: bool) -> None:
                     )
             await runtime.run(create_app(container) if http else None)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+        runner.run(main())
+
+
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it is with uvicorn[standard]): the runtime creates the loop that
+    uvicorn serves on, so uvicorn's own choice of loop does not apply."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 @app.command()
@@ -236,6 +260,55 @@ def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     )
+
+
+# supporter events ------------------------------------------------------------------------------
+
+
+@events_app.command("validate")
+def events_validate(
+    source: Annotated[str, typer.Argument(help="a JSON file, or - for standard input")],
+) -> None:
+    """Check a ProducerRequest as POST /supporter-events would, without sending anything."""
+    text = sys.stdin.read() if source == "-" else _read_file(source)
+    try:
+        body = json.loads(text)
+    except ValueError as error:
+        err.print(f"[red]not valid JSON:[/red] {error}")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    clock = SystemClock()
+    validation = validate(PRODUCER_REQUEST, body, context=validation_context(clock, partial=True))
+    if not validation.valid:
+        out.print_json(data=validation_answer(validation.errors).body)
+        raise typer.Exit(1)
+    request: Any = validation.value
+    identities = complete_identity_hashes(request, identity_key(settings))
+    out.print_json(data={"data": {"identities": identities}, "message": "success"})
+
+
+def _read_file(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        err.print(f"[red]cannot read {path}:[/red] {error.strerror}")
+        raise typer.Exit(2) from None
+
+
+@events_app.command("show")
+def events_show(
+    event_id: Annotated[str, typer.Argument(help="the id POST /supporter-events answered")],
+) -> None:
+    """The processing state of one supporter event (never its identities)."""
+
+    async def work(container: Container) -> dict[str, Any] | None:
+        return await container.tables["supporter-events"].get({"id": event_id})
+
+    event = _run(work)
+    if event is None:
+        err.print(f"[red]no supporter event {event_id}[/red]")
+        raise typer.Exit(1)
+    out.print_json(data=public_state(event))
 
 
 # configuration ---------------------------------------------------------------------------------

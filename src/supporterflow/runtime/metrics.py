@@ -52,6 +52,13 @@ class Metrics:
             ["subscriber"],
             registry=r,
         )
+        self.outbound_calls = Histogram(
+            "supporterflow_outbound_call_duration_seconds",
+            "Calls to other services by service, endpoint and HTTP status (or error)",
+            ["service", "endpoint", "status"],
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
         self.schedule_runs = Counter(
             "supporterflow_schedule_runs", "Scheduled runs by outcome", ["schedule", "outcome"], registry=r
         )

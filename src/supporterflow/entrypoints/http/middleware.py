@@ -3,9 +3,9 @@ and the last line of defence that turns an unexpected exception into a JSON 500.
 
 from __future__ import annotations
 
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -37,7 +37,10 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, CORRELATION_HEADER.encode())
-        correlation_id = incoming if incoming and _VALID_CORRELATION_ID.match(incoming) else uuid.uuid4().hex
+        if incoming and _VALID_CORRELATION_ID.match(incoming):
+            correlation_id = incoming
+        else:
+            correlation_id = f"{random.getrandbits(128):032x}"  # unique, not secret: no system call
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         started = time.perf_counter()
         status = 500

@@ -53,12 +53,42 @@ def error_response(status: int, detail: str | None = None, *, message: str | Non
     return JSONResponse(standard_body(status, detail, message=message), status_code=status)
 
 
+MAX_JSON_DEPTH = 64
+
+
 async def read_json(request: Request) -> Any:
-    """The request body as JSON, or a 400 that says why it is not."""
+    """The request body as JSON, or a 400 that says why it is not.
+
+    Documents nested deeper than ``MAX_JSON_DEPTH`` are refused before anything walks them: no
+    payload of these services comes near it, and recursive code further on must not meet one."""
     body = await request.body()
     if not body.strip():
         raise HttpError(400, "the request body is empty; a JSON document is expected")
     try:
-        return json.loads(body)
+        document = json.loads(body)
+    except RecursionError:
+        document = None
+        too_deep = True
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise HttpError(400, f"the request body is not valid JSON: {error}") from None
+    else:
+        # Counting brackets in C first: only a body with that many of them can be that deep.
+        brackets = body.count(b"{") + body.count(b"[")
+        too_deep = brackets > MAX_JSON_DEPTH and _depth(document) > MAX_JSON_DEPTH
+    if too_deep:
+        raise HttpError(400, f"the JSON document is nested more than {MAX_JSON_DEPTH} levels deep")
+    return document
+
+
+def _depth(document: Any) -> int:
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return deepest

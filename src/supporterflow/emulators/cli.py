@@ -1,0 +1,78 @@
+"""``supporterflow emulate``: run an emulated user service or ERPNext in the foreground, for a
+demo, a manual test, or a test that needs the emulator in another process (to kill it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from starlette.types import ASGIApp
+
+from supporterflow.emulators import erpnext, user_service
+from supporterflow.emulators.erpnext import create_erpnext_app
+from supporterflow.emulators.erpnext_documents import ErpNextState
+from supporterflow.emulators.user_service import UserServiceState, create_user_service_app
+
+emulate_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Run an emulated authority (user service, ERPNext) on a local port.",
+)
+
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+HostOption = Annotated[str, typer.Option(help="Interface to listen on; keep it loopback.")]
+StateOption = Annotated[
+    Path | None,
+    typer.Option("--state", help="SQLite file keeping the data across restarts (default: in memory)."),
+]
+LatencyOption = Annotated[
+    float, typer.Option("--latency-ms", min=0, help="Delay added to every request outside /__emulator/.")
+]
+
+
+def _serve(name: str, app: ASGIApp, host: str, port: int, state: Path | None) -> None:
+    where = f"state in {state}" if state else "state in memory"
+    typer.echo(f"{name} emulator listening on http://{host}:{port} ({where})")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run()
+
+
+@emulate_app.command("user-service")
+def run_user_service(
+    port: PortOption,
+    host: HostOption = "127.0.0.1",
+    state: StateOption = None,
+    api_key: Annotated[str, typer.Option(help="The x-api-key to accept.")] = user_service.DEFAULT_API_KEY,
+    latency_ms: LatencyOption = 0.0,
+) -> None:
+    """The user service: POST /signup and /match."""
+    users = UserServiceState(state)
+    try:
+        app = create_user_service_app(api_key, users, latency_ms=latency_ms)
+        _serve("user-service", app, host, port, state)
+    finally:
+        users.close()
+
+
+@emulate_app.command("erpnext")
+def run_erpnext(
+    port: PortOption,
+    host: HostOption = "127.0.0.1",
+    state: StateOption = None,
+    api_key: Annotated[str, typer.Option(help="The API key to accept.")] = erpnext.DEFAULT_API_KEY,
+    api_secret: Annotated[str, typer.Option(help="The API secret to accept.")] = erpnext.DEFAULT_API_SECRET,
+    latency_ms: LatencyOption = 0.0,
+) -> None:
+    """ERPNext: Frappe's /api/resource REST API."""
+    documents = ErpNextState(state)
+    try:
+        app = create_erpnext_app(api_key, api_secret, documents, latency_ms=latency_ms)
+        _serve("erpnext", app, host, port, state)
+    finally:
+        documents.close()
+
+
+if __name__ == "__main__":
+    emulate_app()

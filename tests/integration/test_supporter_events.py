@@ -1,0 +1,274 @@
+"""The supporter event service in process: POST /supporter-events, the delivery consumer, and the
+emulated user service and ERPNext."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from supporterflow.adapters.clock import FrozenClock
+from supporterflow.adapters.erpnext import ErpNextClient
+from supporterflow.adapters.user_service import HttpUserService
+from supporterflow.bootstrap import Container
+from supporterflow.domain.supporters.identity_hash import identity_hash
+from supporterflow.emulators.erpnext import create_erpnext_app
+from supporterflow.emulators.user_service import create_user_service_app
+from supporterflow.entrypoints.http import create_app
+from supporterflow.logs import configure_logging
+from supporterflow.runtime.process import Runtime
+from supporterflow.topology import TOPOLOGY
+from tests.support import drive, open_container
+
+DONATIONS = {"x-api-key": "donations-key", "content-type": "application/json"}
+GIFTAID = {"x-api-key": "giftaid-key", "content-type": "application/json"}
+HASH_KEY = b"test-identity-key"
+EMAIL = "dante.alighieri@test.sandbox.comicrelief.com"
+
+SIGNUP = {
+    "firstName": "Dante",
+    "lastName": "Alighieri",
+    "identities": [{"kind": "email", "content": EMAIL}, {"kind": "mobile", "content": "07847 000 000"}],
+}
+GIFTAID_SUBMIT = {
+    "type": "giftaid:submit",
+    "data": {
+        "declaration_transaction_id": "f4bc1c50-0c04-4984-bb3c-6f032866b2ac",
+        "supporter_uuid": None,
+        "declaration_start_date": "2021-02-08T08:31:02.160Z",
+        "declaration_end_date": None,
+        "submission_date": "2021-02-08T08:31:02.160Z",
+        "first_name": "Dante",
+        "last_name": "Alighieri",
+        "source": "Giftaid Submit",
+        "can_claim_giftaid": 1,
+        "address_line_1": "89 Albert Embankment",
+        "address_line_2": None,
+        "address_line_3": None,
+        "town": "London",
+        "postcode": "se17tp",
+    },
+}
+
+
+def ticket(identity_hash: str) -> dict[str, Any]:
+    return {
+        "type": "prize:ticket:put",
+        "data": {
+            "uuid": "0f226bb6-c2a2-4233-b2e6-6ae599186d4a",
+            "postal": 0,
+            "postal_id": None,
+            "prize_id": "27c26801-b0f7-4241-945d-bbec17772530",
+            "transaction_uuid": "442137be-c06a-4045-a622-148191058281",
+            "supporter_uuid": None,
+            "identity_hash": identity_hash,
+            "parent_uuid": "69949459-ee5a-4522-8ed8-d6638f7da316",
+            "state": "PENDING",
+            "timestamp": "2020-09-28T14:15:21.147Z",
+        },
+    }
+
+
+@dataclass
+class World:
+    container: Container
+    api: httpx.AsyncClient
+    users: httpx.AsyncClient
+    erpnext: httpx.AsyncClient
+
+    async def deliver_all(self) -> None:
+        queue = self.container.queues["supporter-events-to-deliver"]
+
+        async def drained() -> bool:
+            return (await queue.depth()).total == 0
+
+        async def later() -> None:
+            assert isinstance(self.container.clock, FrozenClock)
+            self.container.clock.advance(301)  # past any back-off
+
+        await drive(Runtime(self.container, http=False), drained, between=later)
+
+    async def documents(self, doctype: str) -> list[dict[str, Any]]:
+        state = (await self.erpnext.get("/__emulator/state")).json()
+        documents: list[dict[str, Any]] = state["documents"].get(doctype, [])
+        return documents
+
+    async def users_stored(self) -> list[dict[str, Any]]:
+        users: list[dict[str, Any]] = (await self.users.get("/__emulator/state")).json()["users"]
+        return users
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    container = open_container(
+        tmp_path,
+        TOPOLOGY,
+        FrozenClock("2026-03-01T12:00:00+00:00"),
+        producer_api_keys="donations:donations-key,giftaid:giftaid-key",
+        identity_hash_key=HASH_KEY.decode(),
+    )
+    users = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_user_service_app("u-key")), base_url="http://users"
+    )
+    erpnext = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_erpnext_app("e-key", "e-secret")), base_url="http://erp"
+    )
+    container.collaborators["user_service"] = HttpUserService(users, "u-key")
+    container.collaborators["erp"] = ErpNextClient(erpnext, "e-key", "e-secret")
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(container)), base_url="http://test")
+    yield World(container, api, users, erpnext)
+    for client in (api, users, erpnext):
+        await client.aclose()
+    container.close()
+
+
+async def post(world: World, body: Any, headers: dict[str, str] = DONATIONS) -> httpx.Response:
+    return await world.api.post("/supporter-events", content=json.dumps(body), headers=headers)
+
+
+async def test_an_accepted_request_answers_with_its_id_and_one_hash_per_identity(world: World) -> None:
+    response = await post(world, {"user-service": SIGNUP})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["message"] == "success"
+    assert body["data"]["identities"] == [
+        {"kind": "email", "hash": identity_hash(HASH_KEY, "email", EMAIL)},
+        {"kind": "mobile", "hash": identity_hash(HASH_KEY, "mobile", "+447847000000")},
+    ]
+    assert (await world.container.queues["supporter-events-to-deliver"].depth()).visible == 1
+
+
+async def test_an_invalid_request_is_a_400_in_the_data_models_shape_and_nothing_is_stored(
+    world: World,
+) -> None:
+    response = await post(world, {})
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "data": {"errors": ["Request cannot be empty"]},
+            "message": "ValidationError(supporter-events:ProducerRequest)",
+        },
+    )
+    assert (await world.container.tables["supporter-events"].scan()).items == []
+    assert (await world.container.queues["supporter-events-to-deliver"].depth()).total == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b"not json", DONATIONS, 400),
+        (b"[1, 2]", DONATIONS, 400),
+        (b"[" * 1000 + b"]" * 1000, DONATIONS, 400),
+        (b"{}", {"content-type": "application/json"}, 401),
+        (b"{}", {"x-api-key": "wrong", "content-type": "application/json"}, 401),
+        (b"{}", {"x-api-key": "donations-key", "content-type": "text/plain"}, 415),
+        (b"{" + b" " * (10 * 1024 * 1024) + b"}", DONATIONS, 413),
+    ],
+    ids=["not-json", "array", "1000-levels", "no-key", "wrong-key", "wrong-content-type", "10MB"],
+)
+async def test_bad_input_is_a_clear_4xx_and_nothing_is_stored(
+    world: World, content: bytes, headers: dict[str, str], status: int
+) -> None:
+    response = await world.api.post("/supporter-events", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["message"]
+    assert (await world.container.tables["supporter-events"].scan()).items == []
+
+
+async def test_the_same_idempotency_key_and_body_get_the_first_answer_and_queue_nothing(world: World) -> None:
+    headers = {**DONATIONS, "idempotency-key": "order-42"}
+    first = await post(world, {"user-service": SIGNUP}, headers)
+    again = await post(world, {"user-service": SIGNUP}, headers)
+    other = await post(world, {"user-service": {**SIGNUP, "firstName": "Beatrice"}}, headers)
+    assert (first.status_code, again.status_code, other.status_code) == (200, 200, 409)
+    assert again.json() == first.json()
+    assert (await world.container.queues["supporter-events-to-deliver"].depth()).visible == 1
+
+
+async def test_idempotency_keys_belong_to_one_producer(world: World) -> None:
+    first = await post(world, {"user-service": SIGNUP}, {**DONATIONS, "idempotency-key": "k"})
+    second = await post(world, {"user-service": SIGNUP}, {**GIFTAID, "idempotency-key": "k"})
+    assert first.json()["data"]["id"] != second.json()["data"]["id"]
+
+
+async def test_scenario_1_signup_fills_supporter_uuid_and_gift_aid_reaches_erpnext(world: World) -> None:
+    accepted = await post(world, {"user-service": SIGNUP, "erp-service": {"actions": [GIFTAID_SUBMIT]}})
+    event_id = accepted.json()["data"]["id"]
+    await world.deliver_all()
+
+    (user,) = await world.users_stored()
+    (declaration,) = await world.documents("Gift Aid Declaration")
+    (postal,) = await world.documents("Postal")
+    assert declaration["supporter_uuid"] == user["uuid"]
+    assert declaration["postal_id"] == postal["name"]
+    assert postal["post_code"] == "SE1 7TP"
+    state = (await world.api.get(f"/supporter-events/{event_id}", headers=DONATIONS)).json()["data"]
+    assert state["status"] == "delivered"
+    assert [r["service"] for r in state["responses"]] == ["user-service", "erpnext", "erpnext"]
+    assert EMAIL not in json.dumps(state)
+
+
+async def test_scenario_2_identity_hash_is_matched_and_kept(world: World) -> None:
+    signed_up = await post(world, {"user-service": SIGNUP})
+    email_hash = signed_up.json()["data"]["identities"][0]["hash"]
+    await world.deliver_all()
+    await post(world, {"erp-service": {"actions": [ticket(email_hash)]}})
+    await world.deliver_all()
+
+    (user,) = await world.users_stored()
+    (stored_ticket,) = await world.documents("Prize Ticket")
+    assert stored_ticket["supporter_uuid"] == user["uuid"]
+    assert stored_ticket["identity_hash"] == email_hash
+
+
+async def test_a_refused_document_fails_the_event_with_the_reason_and_replay_delivers_it(
+    world: World,
+) -> None:
+    await world.erpnext.put("/__emulator/mandatory", json={"Gift Aid Declaration": ["claim_reference"]})
+    accepted = await post(world, {"user-service": SIGNUP, "erp-service": {"actions": [GIFTAID_SUBMIT]}})
+    event_id = accepted.json()["data"]["id"]
+    dlq = world.container.queues["supporter-events-to-deliver-dlq"]
+
+    async def dead_lettered() -> bool:
+        return (await dlq.depth()).total == 1
+
+    await drive(Runtime(world.container, http=False), dead_lettered)
+    state = (await world.api.get(f"/supporter-events/{event_id}", headers=DONATIONS)).json()["data"]
+    assert state["status"] == "failed"
+    assert "417" in state["reason"]
+    assert "claim_reference" in state["reason"]
+
+    await world.erpnext.put("/__emulator/mandatory", json={})  # the fix
+    assert await dlq.replay() == 1
+    await world.deliver_all()
+    state = (await world.api.get(f"/supporter-events/{event_id}", headers=DONATIONS)).json()["data"]
+    assert state["status"] == "delivered"
+    assert "reason" not in state
+    assert len(await world.documents("Gift Aid Declaration")) == 1
+
+
+async def test_an_event_is_only_shown_to_its_producer(world: World) -> None:
+    event_id = (await post(world, {"user-service": SIGNUP})).json()["data"]["id"]
+    assert (await world.api.get(f"/supporter-events/{event_id}", headers=GIFTAID)).status_code == 404
+    assert (await world.api.get(f"/supporter-events/{event_id}", headers=DONATIONS)).status_code == 200
+    assert (await world.api.get(f"/supporter-events/{event_id}")).status_code == 401
+
+
+async def test_no_identity_content_reaches_the_logs(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("debug", "json")
+    body = copy.deepcopy({"user-service": SIGNUP, "erp-service": {"actions": [GIFTAID_SUBMIT]}})
+    await post(world, body)
+    await post(world, {"user-service": {"identities": [{"kind": "email", "content": "not-an-email"}]}})
+    await world.erpnext.post("/__emulator/faults", json={"status": 503, "count": 1})
+    await world.deliver_all()
+    captured = capsys.readouterr()
+    logged = captured.err + captured.out
+    assert '"event": "supporter event delivered"' in logged
+    for secret in (EMAIL, "not-an-email", "+447847000000", "07847 000 000", "Alighieri"):
+        assert secret not in logged
