@@ -42,6 +42,9 @@ test: lint
 bench: $(VENV)/.dev-ready
 	$(BIN)/python -m benchmarks.queue
 	$(BIN)/python -m benchmarks.http_baseline
+	$(BIN)/python -m benchmarks.supporter_validation
+	$(BIN)/python -m benchmarks.supporter_ingest
+	$(BIN)/python -m benchmarks.supporter_drain
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

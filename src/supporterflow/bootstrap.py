@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from supporterflow.adapters.clock import SystemClock
 from supporterflow.adapters.erpnext import ErpNextClient
 from supporterflow.adapters.objects import DirectoryObjectStore
-from supporterflow.adapters.outbound import DEFAULT_TIMEOUT
+from supporterflow.adapters.outbound import DEFAULT_LIMITS, DEFAULT_TIMEOUT
 from supporterflow.adapters.sqlite.coordination import SqliteCoordination
 from supporterflow.adapters.sqlite.database import Database
 from supporterflow.adapters.sqlite.queues import SqliteQueue, queue_topic
@@ -232,7 +232,7 @@ def _http_client(
     """A client for the configured URL; with no URL and the emulators on, one that calls the
     emulator in-process (no socket, no port); else None."""
     if url:
-        return httpx.AsyncClient(base_url=url.rstrip("/"), timeout=DEFAULT_TIMEOUT)
+        return httpx.AsyncClient(base_url=url.rstrip("/"), timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS)
     if settings.emulators == "on":
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=emulator()),
