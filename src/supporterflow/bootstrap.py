@@ -93,6 +93,8 @@ class Container:
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
     admin_keys: list[str] = field(default_factory=list)
     generated_admin_key: str | None = None  # set when the local profile made one up: print it
+    producer_keys: dict[str, str] = field(default_factory=dict)  # x-api-key -> producer name
+    generated_producer_key: str | None = None  # the local profile's "local" producer, to print
     metrics: Metrics = field(default_factory=Metrics)
 
     def dependencies(self) -> dict[str, Any]:
@@ -200,7 +202,13 @@ def bootstrap(
     generated = None if admin_keys else secrets.token_urlsafe(24)
     if generated:
         admin_keys = [generated]
+    producer_keys = settings.producer_keys_by_name
+    generated_producer = None if producer_keys else secrets.token_urlsafe(24)
+    if generated_producer:
+        producer_keys = {generated_producer: "local"}
     return Container(
+        producer_keys=producer_keys,
+        generated_producer_key=generated_producer,
         collaborators={"identity_key": identity_key(settings), **downstream.clients},
         unavailable=downstream.unavailable,
         http_clients=downstream.http_clients,

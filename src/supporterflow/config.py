@@ -133,7 +133,8 @@ class Settings(BaseSettings):
     user_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Comma-separated keys for `GET /user/subscriptions/{userId}`."""
     producer_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    """Comma-separated `name:key` pairs accepted on `POST /supporter-events`."""
+    """Comma-separated `name:key` pairs accepted on `POST /supporter-events`; the local profile
+    makes up one (producer `local`) when unset and prints it."""
     identity_hash_key: SecretStr | None = None
     """Secret key of the identity hash (required in `aws`; the local profile makes one up once and
     keeps it in `identity-hash.key` beside the database). Never change it: see docs/identity-hash.md."""

@@ -96,6 +96,11 @@ def _serve(settings: Settings, *, http: bool) -> None:
                     f"[bold]supporterflow {__version__}[/bold] on {base}  "
                     f"(API description {base}/docs, metrics {base}/metrics; Ctrl-C stops)"
                 )
+                if container.generated_producer_key:
+                    err.print(
+                        f"producer API key for POST /supporter-events (set SF_PRODUCER_API_KEYS to "
+                        f"choose): [bold]{container.generated_producer_key}[/bold]"
+                    )
                 if container.generated_admin_key:
                     err.print(
                         f"admin API key for this run (set SF_ADMIN_API_KEYS to choose one): "

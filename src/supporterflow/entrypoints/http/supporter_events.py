@@ -78,7 +78,7 @@ def routes(container: Container) -> list[Route]:
     if "supporter-events" not in container.tables or "supporter-events-to-deliver" not in container.queues:
         return []
     settings = container.settings
-    keys = settings.producer_keys_by_name
+    keys = container.producer_keys
     deps = container.dependencies()
 
     @documented(responses={200: Accepted, 400: Invalid, 401: "no or unknown x-api-key", 409: "key reused"})
