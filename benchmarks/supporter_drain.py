@@ -4,7 +4,7 @@ Why: delivery waits on other services (a signup, then one upsert per ERPNext doc
 speed comes from how many deliveries one process keeps in flight, not from the CPU. The user
 service and ERPNext emulators run as processes of their own on loopback with 20 ms of added
 latency per request; N accepted DEFAULT ProducerRequests (spec §4.1: a signup with two
-identities, then `user:create` and `transaction:execute`, i.e. one signup and four documents) are
+identities, then `user:create` and `transaction:execute`: a signup, a Supporter and a Donation) are
 queued first, then one runtime process with the service's real consumer settings delivers them.
 
     python -m benchmarks.supporter_drain [--quick] [--json PATH]
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if rate >= TARGET_PER_S else "MISSED"
     print(
         f"supporter_drain: {rate:,.0f} delivered/s with {LATENCY_MS} ms per user-service and ERPNext call "
-        f"(5 calls per event; target >= {TARGET_PER_S:,.0f}/s: {verdict})"
+        f"(3 calls per event; target >= {TARGET_PER_S:,.0f}/s: {verdict})"
     )
     if args.json:
         args.json.write_text(

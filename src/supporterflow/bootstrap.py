@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from supporterflow.adapters.clock import SystemClock
 from supporterflow.adapters.erpnext import ErpNextClient
 from supporterflow.adapters.objects import DirectoryObjectStore
-from supporterflow.adapters.outbound import DEFAULT_LIMITS, DEFAULT_TIMEOUT
+from supporterflow.adapters.outbound import AiohttpTransport, AsgiTransport, Transport
 from supporterflow.adapters.sqlite.coordination import SqliteCoordination
 from supporterflow.adapters.sqlite.database import Database
 from supporterflow.adapters.sqlite.queues import SqliteQueue, queue_topic
@@ -90,7 +89,7 @@ class Container:
     objects: DirectoryObjectStore
     collaborators: dict[str, Any] = field(default_factory=dict)  # downstream clients, keys
     unavailable: dict[str, str] = field(default_factory=dict)  # collaborator -> how to provide it
-    http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    transports: list[Transport] = field(default_factory=list)
     admin_keys: list[str] = field(default_factory=list)
     generated_admin_key: str | None = None  # set when the local profile made one up: print it
     producer_keys: dict[str, str] = field(default_factory=dict)  # x-api-key -> producer name
@@ -139,8 +138,8 @@ class Container:
 
     async def aclose(self) -> None:
         """Close the downstream connections too (``close`` alone leaves them to the process end)."""
-        for client in self.http_clients:
-            await client.aclose()
+        for transport in self.transports:
+            await transport.aclose()
         self.close()
 
     def dead_letter_queue(self, name: str) -> SqliteQueue:
@@ -211,7 +210,7 @@ def bootstrap(
         generated_producer_key=generated_producer,
         collaborators={"identity_key": identity_key(settings), **downstream.clients},
         unavailable=downstream.unavailable,
-        http_clients=downstream.http_clients,
+        transports=downstream.transports,
         metrics=metrics,
         admin_keys=admin_keys,
         generated_admin_key=generated,
@@ -231,22 +230,18 @@ def bootstrap(
 class _Downstream:
     clients: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
-    http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    transports: list[Transport] = field(default_factory=list)
 
 
-def _http_client(
+def _transport(
     url: str | None, settings: Settings, emulator: Callable[[], Any], name: str
-) -> httpx.AsyncClient | None:
-    """A client for the configured URL; with no URL and the emulators on, one that calls the
-    emulator in-process (no socket, no port); else None."""
+) -> Transport | None:
+    """The configured URL; with no URL and the emulators on, the emulator called in-process (no
+    socket, no port); else None."""
     if url:
-        return httpx.AsyncClient(base_url=url.rstrip("/"), timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS)
+        return AiohttpTransport(url)
     if settings.emulators == "on":
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=emulator()),
-            base_url=f"http://{name}.emulator",
-            timeout=DEFAULT_TIMEOUT,
-        )
+        return AsgiTransport(emulator(), name)
     return None
 
 
@@ -260,27 +255,23 @@ def _downstream(settings: Settings, metrics: Metrics) -> _Downstream:
     found = _Downstream()
 
     user_key = _secret(settings.user_service_api_key) or secrets.token_urlsafe(16)
-    client = _http_client(
+    transport = _transport(
         settings.user_service_url, settings, lambda: create_user_service_app(user_key), "user-service"
     )
-    if client is None:
-        found.unavailable["user_service"] = (
-            "set SF_USER_SERVICE_URL and SF_USER_SERVICE_API_KEY, or SF_EMULATORS=on"
-        )
+    if transport is None:
+        found.unavailable["user_service"] = "set SF_USER_SERVICE_URL and _API_KEY, or SF_EMULATORS=on"
     else:
-        found.clients["user_service"] = HttpUserService(client, user_key, metrics)
-        found.http_clients.append(client)
+        found.clients["user_service"] = HttpUserService(transport, user_key, metrics)
+        found.transports.append(transport)
 
     erp_key = _secret(settings.erpnext_api_key) or secrets.token_hex(8)
     erp_secret = _secret(settings.erpnext_api_secret) or secrets.token_hex(8)
-    client = _http_client(
+    transport = _transport(
         settings.erpnext_url, settings, lambda: create_erpnext_app(erp_key, erp_secret), "erpnext"
     )
-    if client is None:
-        found.unavailable["erp"] = (
-            "set SF_ERPNEXT_URL, SF_ERPNEXT_API_KEY and SF_ERPNEXT_API_SECRET, or SF_EMULATORS=on"
-        )
+    if transport is None:
+        found.unavailable["erp"] = "set SF_ERPNEXT_URL, _API_KEY and _API_SECRET, or SF_EMULATORS=on"
     else:
-        found.clients["erp"] = ErpNextClient(client, erp_key, erp_secret, metrics)
-        found.http_clients.append(client)
+        found.clients["erp"] = ErpNextClient(transport, erp_key, erp_secret, metrics)
+        found.transports.append(transport)
     return found

@@ -349,6 +349,9 @@ class ErpDocument:
     doctype: str
     name: str
     fields: dict[str, Any]
+    # Child tables are added to the stored rows (matched by their ``id``) instead of replacing
+    # them: a supporter's identities accumulate.
+    merge_rows: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.adapters.erpnext import ErpNextClient
+from supporterflow.adapters.outbound import AsgiTransport
 from supporterflow.adapters.user_service import HttpUserService
 from supporterflow.bootstrap import Container
 from supporterflow.domain.supporters.identity_hash import identity_hash
@@ -113,14 +114,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         producer_api_keys="donations:donations-key,giftaid:giftaid-key",
         identity_hash_key=HASH_KEY.decode(),
     )
-    users = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_user_service_app("u-key")), base_url="http://users"
-    )
-    erpnext = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_erpnext_app("e-key", "e-secret")), base_url="http://erp"
-    )
-    container.collaborators["user_service"] = HttpUserService(users, "u-key")
-    container.collaborators["erp"] = ErpNextClient(erpnext, "e-key", "e-secret")
+    users_app = create_user_service_app("u-key")
+    erpnext_app = create_erpnext_app("e-key", "e-secret")
+    # The service calls the emulators through its own transport; the test looks at them directly.
+    users = httpx.AsyncClient(transport=httpx.ASGITransport(app=users_app), base_url="http://users")
+    erpnext = httpx.AsyncClient(transport=httpx.ASGITransport(app=erpnext_app), base_url="http://erp")
+    container.collaborators["user_service"] = HttpUserService(AsgiTransport(users_app), "u-key")
+    container.collaborators["erp"] = ErpNextClient(AsgiTransport(erpnext_app), "e-key", "e-secret")
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(container)), base_url="http://test")
     yield World(container, api, users, erpnext)
     for client in (api, users, erpnext):

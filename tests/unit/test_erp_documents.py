@@ -76,7 +76,7 @@ def test_names_are_the_same_on_every_delivery() -> None:
     assert documents_for(GIFTAID) == documents_for(GIFTAID)
 
 
-def test_a_supporter_and_one_entry_per_identity_come_from_user_create() -> None:
+def test_user_create_is_one_supporter_with_its_identities_as_child_rows() -> None:
     action = {
         "type": "user:create",
         "cognito_user_id": "c-1",
@@ -85,19 +85,24 @@ def test_a_supporter_and_one_entry_per_identity_come_from_user_create() -> None:
         "email": [{"id": "hash-e", "email": "d@example.com", "hidden": False, "verified": False}],
         "mobile": [{"id": "hash-m", "number": "+447000000000", "hidden": False, "verified": True}],
     }
-    supporter, email, phone = documents_for(action)
-    assert (supporter.doctype, supporter.name, supporter.fields) == (
-        "Supporter",
-        "c-1",
-        {"first_name": "Dante", "last_name": "Alighieri"},
-    )
-    assert (email.doctype, email.name, email.fields["supporter"]) == ("Email Address", "hash-e", "c-1")
-    assert (phone.doctype, phone.name, phone.fields["number"], phone.fields["type"]) == (
-        "Phone Number",
-        "hash-m",
-        "+447000000000",
-        "Mobile",
-    )
+    (supporter,) = documents_for(action)
+    assert (supporter.doctype, supporter.name, supporter.merge_rows) == ("Supporter", "c-1", True)
+    assert supporter.fields == {
+        "first_name": "Dante",
+        "last_name": "Alighieri",
+        "email": [{"id": "hash-e", "email": "d@example.com", "hidden": False, "verified": False}],
+        "phone": [
+            {"id": "hash-m", "type": "Mobile", "number": "+447000000000", "hidden": False, "verified": True}
+        ],
+    }
+
+
+def test_identity_add_only_adds_rows() -> None:
+    action = {"type": "identity:add", "cognito_user_id": "c-1", "mobile": [{"id": "h2", "number": "+44711"}]}
+    (supporter,) = documents_for(action)
+    assert supporter.merge_rows
+    assert set(supporter.fields) == {"email", "phone"}
+    assert supporter.fields["email"] == []
 
 
 @pytest.mark.parametrize(

@@ -2,52 +2,139 @@
 
 Timeouts, connection errors, 429 and 5xx are transient: ``Retry`` (the message comes back after a
 back-off). Every other answer is returned to the caller, which knows what a 404 or a 409 means
-for its service. URLs and bodies are not logged: they can hold identities."""
+for its service. URLs and bodies are not logged: they can hold identities.
+
+Two transports carry the calls. ``AiohttpTransport`` talks to a real service: aiohttp's
+connection pool spends about a third of the CPU per request that httpx 0.28 / httpcore 1.0.9
+spend with dozens of requests in flight (benchmarks/supporter_drain.py; httpcore's pool walks
+and polls every connection on each request). ``AsgiTransport`` calls an ASGI app in the same
+process, without a socket: the local profile's emulators and the tests use it.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import aiohttp
 import httpx
-import structlog
 
 from supporterflow.ports import Retry
 from supporterflow.runtime.metrics import Metrics
 
-log = structlog.get_logger(__name__)
+TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 128
 
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-# httpcore 1.0.9 polls every idle connection each time it hands out a connection, so a large
-# keep-alive pool costs more CPU than the reconnects it saves (measured with
-# benchmarks.supporter_drain: 64 kept 22 deliveries/s, 20 kept 51/s, 8 kept 70/s). 16 keeps TLS
-# handshakes to a remote service rare at the consumer's concurrency.
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=16)
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole HTTP answer: adapters read every body anyway, and this keeps them free of any
+    HTTP library's types."""
+
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class Unreachable(Exception):
+    """No answer: the connection failed or the service took longer than the timeout."""
+
+
+class Transport(Protocol):
+    async def request(
+        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Reply: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """A service at ``base_url``. The session is made on first use, inside the running loop."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                self.base_url,
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            )
+        return self._session
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        try:
+            async with self._open().request(method, path, json=json, headers=headers) as response:
+                return Reply(response.status, await response.read())
+        except TimeoutError as error:
+            raise Unreachable("timed out") from error
+        except aiohttp.ClientError as error:
+            raise Unreachable(f"unreachable ({type(error).__name__})") from error
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class AsgiTransport:
+    """An ASGI app called in-process (the emulators of the local profile, tests)."""
+
+    def __init__(self, app: Any, name: str = "service") -> None:
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=f"http://{name}.emulator", timeout=TIMEOUT_S
+        )
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        try:
+            response = await self._client.request(method, path, json=json, headers=headers)
+        except httpx.TimeoutException as error:
+            raise Unreachable("timed out") from error
+        except httpx.TransportError as error:
+            raise Unreachable(f"unreachable ({type(error).__name__})") from error
+        return Reply(response.status_code, response.content)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 async def call(
-    client: httpx.AsyncClient,
+    transport: Transport,
     method: str,
     path: str,
     *,
     service: str,
     endpoint: str,
     metrics: Metrics | None = None,
-    **kwargs: Any,
-) -> httpx.Response:
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
     """``endpoint`` names the call in logs and metrics without its identifiers (e.g. a DocType)."""
     started = time.perf_counter()
     outcome = "error"
     try:
-        response = await client.request(method, path, **kwargs)
-        outcome = str(response.status_code)
-    except httpx.TimeoutException as error:
-        raise Retry(f"{service} {endpoint}: timed out ({type(error).__name__})") from None
-    except httpx.TransportError as error:
-        raise Retry(f"{service} {endpoint}: unreachable ({type(error).__name__})") from None
+        reply = await transport.request(method, path, json=json, headers=headers)
+        outcome = str(reply.status)
+    except (TimeoutError, Unreachable) as error:
+        raise Retry(f"{service} {endpoint}: {error}") from None
     finally:
         if metrics is not None:
             metrics.outbound_calls.labels(service, endpoint, outcome).observe(time.perf_counter() - started)
-    if response.status_code == 429 or response.status_code >= 500:
-        raise Retry(f"{service} {endpoint}: HTTP {response.status_code}")
-    return response
+    if reply.status == 429 or reply.status >= 500:
+        raise Retry(f"{service} {endpoint}: HTTP {reply.status}")
+    return reply

@@ -6,16 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
-from supporterflow.adapters.outbound import call
+from supporterflow.adapters.outbound import Reply, Transport, call
 from supporterflow.ports import GiveUp
 from supporterflow.runtime.metrics import Metrics
 
 SERVICE = "user-service"
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: Reply) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -26,14 +24,14 @@ def _message(response: httpx.Response) -> str:
 
 
 class HttpUserService:
-    def __init__(self, client: httpx.AsyncClient, api_key: str, metrics: Metrics | None = None) -> None:
-        self._client = client
+    def __init__(self, transport: Transport, api_key: str, metrics: Metrics | None = None) -> None:
+        self._transport = transport
         self._headers = {"x-api-key": api_key}
         self._metrics = metrics
 
-    async def _post(self, endpoint: str, body: Mapping[str, Any]) -> httpx.Response:
+    async def _post(self, endpoint: str, body: Mapping[str, Any]) -> Reply:
         response = await call(
-            self._client,
+            self._transport,
             "POST",
             f"/{endpoint}",
             service=SERVICE,
@@ -42,22 +40,22 @@ class HttpUserService:
             json=body,
             headers=self._headers,
         )
-        if response.status_code in (401, 403):
-            raise GiveUp(f"{SERVICE} refused the API key (HTTP {response.status_code})")
+        if response.status in (401, 403):
+            raise GiveUp(f"{SERVICE} refused the API key (HTTP {response.status})")
         return response
 
     async def signup(self, request: Mapping[str, Any]) -> dict[str, Any]:
         response = await self._post("signup", request)
-        if response.status_code != 200:
-            raise GiveUp(f"{SERVICE} refused the signup (HTTP {response.status_code}): {_message(response)}")
+        if response.status != 200:
+            raise GiveUp(f"{SERVICE} refused the signup (HTTP {response.status}): {_message(response)}")
         body: dict[str, Any] = response.json()
         return body
 
     async def match(self, request: Mapping[str, Any]) -> dict[str, Any] | None:
         response = await self._post("match", request)
-        if response.status_code == 404:
+        if response.status == 404:
             return None
-        if response.status_code != 200:
-            raise GiveUp(f"{SERVICE} refused the match (HTTP {response.status_code}): {_message(response)}")
+        if response.status != 200:
+            raise GiveUp(f"{SERVICE} refused the match (HTTP {response.status}): {_message(response)}")
         body: dict[str, Any] = response.json()
         return body

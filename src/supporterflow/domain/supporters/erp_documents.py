@@ -51,7 +51,15 @@ class Derived:
     kind: str
 
 
-Value = Get | Const | NameOf
+@dataclass(frozen=True)
+class Rows:
+    """A child table: one row per element of the action's list ``each``."""
+
+    each: str
+    fields: Mapping[str, Get | Const]
+
+
+Value = Get | Const | NameOf | Rows
 ALL = "all"  # every field of the action's data, as sent
 
 
@@ -61,6 +69,7 @@ class Doc:
     name: Get | Derived
     fields: Mapping[str, Value] | str = ALL
     each: str | None = None  # one document per element of this list of the action
+    merge_rows: bool = False  # child rows are added to the stored ones (by id), not replacing them
 
 
 def _postal(
@@ -87,33 +96,30 @@ def _postal(
     )
 
 
-def _identity_entries(link: str) -> tuple[Doc, Doc]:
-    """Email Address and Phone Number entries of a supporter: the identity hash is their name."""
-    return (
-        Doc(
-            "Email Address",
-            name=Get("id", item=True),
-            each="email",
-            fields={
-                "supporter": Get(link),
-                "email": Get("email", item=True),
-                "hidden": Get("hidden", item=True),
-                "verified": Get("verified", item=True),
-            },
-        ),
-        Doc(
-            "Phone Number",
-            name=Get("id", item=True),
-            each="mobile",
-            fields={
-                "supporter": Get(link),
-                "type": Const("Mobile"),
-                "number": Get("number", item=True),
-                "hidden": Get("hidden", item=True),
-                "verified": Get("verified", item=True),
-            },
-        ),
-    )
+# A supporter's emails and phones are child rows of its Supporter document, each with the identity
+# hash as its id (spec §2.5 "an identity's hash is the id of its Email/Phone entry", §3.5 observed
+# Supporter with a `phone` child table).
+_IDENTITY_ROWS: Mapping[str, Value] = {
+    "email": Rows(
+        "email",
+        {
+            "id": Get("id", item=True),
+            "email": Get("email", item=True),
+            "hidden": Get("hidden", item=True),
+            "verified": Get("verified", item=True),
+        },
+    ),
+    "phone": Rows(
+        "mobile",
+        {
+            "id": Get("id", item=True),
+            "type": Const("Mobile"),
+            "number": Get("number", item=True),
+            "hidden": Get("hidden", item=True),
+            "verified": Get("verified", item=True),
+        },
+    ),
+}
 
 
 _DONATION = (Doc("Donation", name=Get("id")),)
@@ -123,11 +129,11 @@ ACTION_DOCUMENTS: Mapping[str, tuple[Doc, ...]] = {
         Doc(
             "Supporter",
             name=Get("cognito_user_id"),
-            fields={"first_name": Get("first_name"), "last_name": Get("last_name")},
+            fields={"first_name": Get("first_name"), "last_name": Get("last_name"), **_IDENTITY_ROWS},
+            merge_rows=True,
         ),
-        *_identity_entries("cognito_user_id"),
     ),
-    "identity:add": _identity_entries("cognito_user_id"),
+    "identity:add": (Doc("Supporter", name=Get("cognito_user_id"), fields=_IDENTITY_ROWS, merge_rows=True),),
     "transaction:execute": _DONATION,
     "transaction:execute:ivr": _DONATION,
     "transaction:sms:put": (Doc("Donation", name=Get("transaction_id")),),
@@ -205,6 +211,7 @@ def documents_for(action: Mapping[str, Any]) -> list[ErpDocument]:
                     rule.doctype,
                     _name(rule.name, source, item),
                     _fields(rule.fields, source, item, documents),
+                    merge_rows=rule.merge_rows,
                 )
             )
     return documents
@@ -218,6 +225,10 @@ def _value(spec: Value, source: Mapping[str, Any], item: Mapping[str, Any], done
             return value
         case NameOf(index):
             return done[index].name
+        case Rows(each, fields):
+            return [
+                {k: _value(v, source, row, done) for k, v in fields.items()} for row in source.get(each) or []
+            ]
     raise TypeError(f"not a value: {spec!r}")
 
 
