@@ -8,6 +8,7 @@ nested.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -78,33 +79,60 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+class _StderrLogger:
+    """Writes each line straight to the current ``sys.stderr`` (structlog's fast path: the
+    service's own lines skip the standard library's logging). Looked up at each write, so a
+    stream replaced later (tests, daemonising) is followed; a failed write is dropped, because a
+    log line must never break the work it describes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(message + "\n")
+
+    debug = info = warning = warn = error = err = critical = fatal = exception = log = msg
+
+
+def _stderr_logger(*args: Any) -> _StderrLogger:
+    return _StderrLogger(str(args[0]) if args else "supporterflow")
+
+
+def _add_logger_name(logger: Any, _: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict["logger"] = getattr(logger, "name", None) or event_dict.get("logger")
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Route structlog and the standard library (uvicorn) through one renderer on stderr."""
+    """The service's own lines go straight from structlog to stderr; lines of other libraries
+    (uvicorn) come through the standard library and get the same processing and format."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
+            _add_logger_name,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        context_class=dict,
+        logger_factory=_stderr_logger,
         # Not cached: module-level loggers must follow a later configure_logging (tests, CLI).
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -115,11 +143,11 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(numeric_level)
     for name in ("uvicorn", "uvicorn.error"):
         # uvicorn's own logging config (if something ran it) sets handlers, levels and propagation.
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).setLevel(logging.NOTSET)
         logging.getLogger(name).propagate = True
     # One line per outbound request is noise; outbound calls are measured in the metrics instead.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, numeric_level))
