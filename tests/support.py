@@ -13,6 +13,7 @@ from typing import Any
 from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.config import Settings
 from supporterflow.declare import Topology
+from supporterflow.domain.supporters import mocks
 from supporterflow.ports import Clock
 from supporterflow.runtime.process import Runtime
 
@@ -63,3 +64,11 @@ async def drive(
     finally:
         runtime.request_stop()
         await asyncio.wait_for(task, timeout=timeout_s)
+
+
+def unlinked(action_type: str, **data: Any) -> dict[str, Any]:
+    """The spec's DEFAULT mock of an ERP action with no ``supporter_uuid`` (the service must
+    complete it), and ``data`` changed as given."""
+    action = mocks.action(action_type)
+    action["data"].update({"supporter_uuid": None, **data})
+    return action

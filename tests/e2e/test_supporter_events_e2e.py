@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ROOT, Emulator, Server, ServerFactory
+from tests.support import unlinked
 
 pytestmark = pytest.mark.slow
 
@@ -22,25 +23,7 @@ SIGNUP = {
     "lastName": "Alighieri",
     "identities": [{"kind": "email", "content": "dante@example.com"}],
 }
-GIFTAID_SUBMIT = {
-    "type": "giftaid:submit",
-    "data": {
-        "declaration_transaction_id": "f4bc1c50-0c04-4984-bb3c-6f032866b2ac",
-        "supporter_uuid": None,
-        "declaration_start_date": "2021-02-08T08:31:02.160Z",
-        "declaration_end_date": None,
-        "submission_date": "2021-02-08T08:31:02.160Z",
-        "first_name": "Dante",
-        "last_name": "Alighieri",
-        "source": "Giftaid Submit",
-        "can_claim_giftaid": 1,
-        "address_line_1": "89 Albert Embankment",
-        "address_line_2": None,
-        "address_line_3": None,
-        "town": "London",
-        "postcode": "SE1 7TP",
-    },
-}
+GIFTAID_SUBMIT = unlinked("giftaid:submit")
 
 
 def start_service(server_factory: ServerFactory, users: Emulator, erpnext: Emulator) -> Server:
@@ -108,16 +91,7 @@ def test_an_identity_hash_alone_is_matched_through_the_user_service_and_kept(
     wait_for(lambda: state_of(server, signup_id)["status"] == "delivered", 30, "the signup")
     email_hash = state_of(server, signup_id)["identities"][0]["hash"]
 
-    ticket = {
-        "type": "prize:ticket:put",
-        "data": {
-            "uuid": "0f226bb6-c2a2-4233-b2e6-6ae599186d4a",
-            "prize_id": "27c26801-b0f7-4241-945d-bbec17772530",
-            "transaction_uuid": "442137be-c06a-4045-a622-148191058281",
-            "identity_hash": email_hash,
-            "state": "PENDING",
-        },
-    }
+    ticket = unlinked("prize:ticket:put", identity_hash=email_hash)
     ticket_id = post(server, {"erp-service": {"actions": [ticket]}})
     wait_for(lambda: state_of(server, ticket_id)["status"] == "delivered", 30, "the ticket")
 

@@ -25,7 +25,7 @@ from supporterflow.entrypoints.http import create_app
 from supporterflow.logs import configure_logging
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import drive, open_container
+from tests.support import drive, open_container, unlinked
 
 DONATIONS = {"x-api-key": "donations-key", "content-type": "application/json"}
 GIFTAID = {"x-api-key": "giftaid-key", "content-type": "application/json"}
@@ -37,43 +37,11 @@ SIGNUP = {
     "lastName": "Alighieri",
     "identities": [{"kind": "email", "content": EMAIL}, {"kind": "mobile", "content": "07847 000 000"}],
 }
-GIFTAID_SUBMIT = {
-    "type": "giftaid:submit",
-    "data": {
-        "declaration_transaction_id": "f4bc1c50-0c04-4984-bb3c-6f032866b2ac",
-        "supporter_uuid": None,
-        "declaration_start_date": "2021-02-08T08:31:02.160Z",
-        "declaration_end_date": None,
-        "submission_date": "2021-02-08T08:31:02.160Z",
-        "first_name": "Dante",
-        "last_name": "Alighieri",
-        "source": "Giftaid Submit",
-        "can_claim_giftaid": 1,
-        "address_line_1": "89 Albert Embankment",
-        "address_line_2": None,
-        "address_line_3": None,
-        "town": "London",
-        "postcode": "se17tp",
-    },
-}
+GIFTAID_SUBMIT = unlinked("giftaid:submit", postcode="se17tp")
 
 
 def ticket(identity_hash: str) -> dict[str, Any]:
-    return {
-        "type": "prize:ticket:put",
-        "data": {
-            "uuid": "0f226bb6-c2a2-4233-b2e6-6ae599186d4a",
-            "postal": 0,
-            "postal_id": None,
-            "prize_id": "27c26801-b0f7-4241-945d-bbec17772530",
-            "transaction_uuid": "442137be-c06a-4045-a622-148191058281",
-            "supporter_uuid": None,
-            "identity_hash": identity_hash,
-            "parent_uuid": "69949459-ee5a-4522-8ed8-d6638f7da316",
-            "state": "PENDING",
-            "timestamp": "2020-09-28T14:15:21.147Z",
-        },
-    }
+    return unlinked("prize:ticket:put", identity_hash=identity_hash)
 
 
 @dataclass
