@@ -31,9 +31,6 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 _MAX_JOBS_PER_COMMIT = 512
-# How long the writer waits for more jobs while the previous commit had company. Measured on
-# POST /supporter-events under load: commits of ~50 instead of 1, +15% accepted requests/s.
-_GATHER_S = 0.001
 _BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = """
@@ -153,7 +150,6 @@ class Database:
         self.synchronous = synchronous
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._busy = False  # the last commit had company: gather the next batch a little longer
         self._readers = concurrent.futures.ThreadPoolExecutor(readers, thread_name_prefix="sqlite-read")
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -226,16 +222,13 @@ class Database:
                 stop = False
                 while len(batch) < _MAX_JOBS_PER_COMMIT:
                     try:
-                        # Under load, waiting a moment for the writes the event loop is about to
-                        # hand over makes one commit of many instead of many commits of one.
-                        job = self._jobs.get(timeout=_GATHER_S) if self._busy else self._jobs.get_nowait()
+                        job = self._jobs.get_nowait()
                     except queue.Empty:
                         break
                     if job is _STOP:
                         stop = True
                         break
                     batch.append(job)
-                self._busy = len(batch) > 1
                 self._commit([j for j in batch if isinstance(j, _Job)], conn)
                 if stop:
                     return
