@@ -63,8 +63,14 @@ def test_show_says_when_there_is_no_such_event() -> None:
     assert "no supporter event" in result.output
 
 
-def test_emulate_lists_both_emulators() -> None:
+def test_emulate_lists_every_emulator() -> None:
     result = runner.invoke(app, ["emulate", "--help"])
     assert result.exit_code == 0
-    assert "user-service" in result.output
-    assert "erpnext" in result.output
+    for emulator in ("user-service", "erpnext", "apple"):
+        assert emulator in result.output
+
+
+def test_the_apple_test_notification_sender_is_mounted() -> None:
+    result = runner.invoke(app, ["apple", "send-test-notification", "--help"])
+    assert result.exit_code == 0
+    assert "--url" in result.output

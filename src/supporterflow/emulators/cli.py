@@ -11,6 +11,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from supporterflow.emulators import erpnext, user_service
+from supporterflow.emulators.apple import cli as apple_cli
 from supporterflow.emulators.erpnext import create_erpnext_app
 from supporterflow.emulators.erpnext_documents import ErpNextState
 from supporterflow.emulators.user_service import UserServiceState, create_user_service_app
@@ -72,6 +73,12 @@ def run_erpnext(
         _serve("erpnext", app, host, port, state)
     finally:
         documents.close()
+
+
+# `supporterflow emulate apple --port N`: the App Store emulator beside the other two.
+emulate_app.command("apple", help="Run the App Store emulator (signed data, Server API, verifyReceipt).")(
+    apple_cli.serve
+)
 
 
 if __name__ == "__main__":

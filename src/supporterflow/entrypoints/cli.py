@@ -22,6 +22,7 @@ from supporterflow.config import ConfigurationError, Settings, load_settings, re
 from supporterflow.domain.supporters.identity_hash import complete_identity_hashes
 from supporterflow.domain.supporters.models import PRODUCER_REQUEST
 from supporterflow.domain.supporters.schema import validate
+from supporterflow.emulators.apple import cli as apple_emulator_cli
 from supporterflow.emulators.cli import emulate_app
 from supporterflow.entrypoints.http.supporter_events import public_state
 from supporterflow.functions.supporter_produce import validation_answer, validation_context
@@ -38,6 +39,11 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(config_app, name="config")
 app.add_typer(events_app, name="events")
 app.add_typer(emulate_app, name="emulate")
+apple_app = typer.Typer(no_args_is_help=True, help="App Store tools.")
+apple_app.command("send-test-notification", help="Post an App Store notification to a running server.")(
+    apple_emulator_cli.send
+)
+app.add_typer(apple_app, name="apple")
 
 out = Console()
 err = Console(stderr=True)
