@@ -148,3 +148,7 @@ def send(
     typer.echo(f"trust the test root: SF_APPLE_ROOT_CERTS={cert_dir / ROOT_PEM_FILE}")
     if not response.is_success:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    apple_app()
