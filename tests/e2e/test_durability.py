@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ServerFactory
+from tests.e2e.conftest import ServerFactory, wait_until
 from tests.e2e.work_topology import FAST, SLOW
 from tests.support import open_container
 
@@ -29,14 +28,6 @@ def enqueue(tmp_path: Path, topology_name: str, count: int) -> set[str]:
 
     asyncio.run(fill())
     return set(ids)
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_a_server_killed_while_draining_loses_no_message(

@@ -6,13 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, Emulator, Server, ServerFactory
+from tests.e2e.conftest import ROOT, Emulator, Server, ServerFactory, wait_until
 from tests.support import unlinked
 
 pytestmark = pytest.mark.slow
@@ -54,14 +53,6 @@ def state_of(server: Server, event_id: str) -> dict[str, Any]:
     return data
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def documents(erpnext: Emulator, doctype: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = erpnext.state()["documents"].get(doctype, [])
     return found
@@ -73,7 +64,7 @@ def test_signup_and_gift_aid_create_the_user_and_the_erpnext_documents(
     users, erpnext = emulators
     server = start_service(server_factory, users, erpnext)
     event_id = post(server, {"user-service": SIGNUP, "erp-service": {"actions": [GIFTAID_SUBMIT]}})
-    wait_for(lambda: state_of(server, event_id)["status"] == "delivered", 30, "delivery")
+    wait_until(lambda: state_of(server, event_id)["status"] == "delivered", 30, "delivery")
 
     (user,) = users.state()["users"]
     (declaration,) = documents(erpnext, "Gift Aid Declaration")
@@ -88,12 +79,12 @@ def test_an_identity_hash_alone_is_matched_through_the_user_service_and_kept(
     users, erpnext = emulators
     server = start_service(server_factory, users, erpnext)
     signup_id = post(server, {"user-service": SIGNUP})
-    wait_for(lambda: state_of(server, signup_id)["status"] == "delivered", 30, "the signup")
+    wait_until(lambda: state_of(server, signup_id)["status"] == "delivered", 30, "the signup")
     email_hash = state_of(server, signup_id)["identities"][0]["hash"]
 
     ticket = unlinked("prize:ticket:put", identity_hash=email_hash)
     ticket_id = post(server, {"erp-service": {"actions": [ticket]}})
-    wait_for(lambda: state_of(server, ticket_id)["status"] == "delivered", 30, "the ticket")
+    wait_until(lambda: state_of(server, ticket_id)["status"] == "delivered", 30, "the ticket")
 
     (user,) = users.state()["users"]
     (stored,) = documents(erpnext, "Prize Ticket")
@@ -114,7 +105,7 @@ def test_erpnext_down_for_30_seconds_loses_nothing_and_delivers_once(
     assert state_of(server, event_id)["status"] == "queued"
     assert "will retry" in state_of(server, event_id)["reason"]
     erpnext.start()
-    wait_for(lambda: state_of(server, event_id)["status"] == "delivered", 60, "delivery after the outage")
+    wait_until(lambda: state_of(server, event_id)["status"] == "delivered", 60, "delivery after the outage")
 
     assert len(documents(erpnext, "Gift Aid Declaration")) == 1
     assert len(documents(erpnext, "Postal")) == 1
@@ -135,7 +126,7 @@ def test_a_refused_document_fails_and_is_delivered_by_dlq_replay_after_the_fix(
     )
     server = start_service(server_factory, users, erpnext)
     event_id = post(server, {"user-service": SIGNUP, "erp-service": {"actions": [GIFTAID_SUBMIT]}})
-    wait_for(lambda: state_of(server, event_id)["status"] == "failed", 30, "the refusal")
+    wait_until(lambda: state_of(server, event_id)["status"] == "failed", 30, "the refusal")
     assert "417" in state_of(server, event_id)["reason"]
 
     httpx.put(erpnext.url + "/__emulator/mandatory", json={}, timeout=5)  # the fix
@@ -158,5 +149,5 @@ def test_a_refused_document_fails_and_is_delivered_by_dlq_replay_after_the_fix(
     )
     assert replay.returncode == 0, replay.stderr
     assert "1 messages replayed" in replay.stdout
-    wait_for(lambda: state_of(server, event_id)["status"] == "delivered", 30, "delivery after the replay")
+    wait_until(lambda: state_of(server, event_id)["status"] == "delivered", 30, "delivery after the replay")
     assert len(documents(erpnext, "Gift Aid Declaration")) == 1

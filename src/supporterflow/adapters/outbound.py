@@ -130,7 +130,7 @@ async def call(
     try:
         reply = await transport.request(method, path, json=json, headers=headers)
         outcome = str(reply.status)
-    except (TimeoutError, Unreachable) as error:
+    except Unreachable as error:
         raise Retry(f"{service} {endpoint}: {error}") from None
     finally:
         if metrics is not None:
