@@ -15,10 +15,22 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
+from supporterflow.adapters.apple import (
+    ApiKey,
+    AppleSignedData,
+    AppStoreServerApi,
+    PromotionalOffers,
+    ReceiptEndpoint,
+    VerifyReceipt,
+    load_root_certificates,
+    split_url,
+)
+from supporterflow.adapters.braze import BrazeIdentityLookup
 from supporterflow.adapters.clock import SystemClock
 from supporterflow.adapters.erpnext import ErpNextClient
 from supporterflow.adapters.objects import DirectoryObjectStore
@@ -31,9 +43,16 @@ from supporterflow.adapters.sqlite.tables import SqliteTable
 from supporterflow.adapters.user_service import HttpUserService
 from supporterflow.config import ConfigurationError, Settings, load_settings
 from supporterflow.declare import Topology, python_name
+from supporterflow.domain.subscriptions.platforms import APPLE_BUNDLE_TO_PLATFORM
+from supporterflow.emulators.apple.app import create_app_store_app
+from supporterflow.emulators.apple.auth import ApiKey as EmulatedApiKey
+from supporterflow.emulators.apple.certificates import CertificateChain
+from supporterflow.emulators.apple.signing import AppStoreSigner
+from supporterflow.emulators.apple.store import AppleStoreState
+from supporterflow.emulators.braze import create_braze_app
 from supporterflow.emulators.erpnext import create_erpnext_app
 from supporterflow.emulators.user_service import create_user_service_app
-from supporterflow.ports import Clock, QueueDepth
+from supporterflow.ports import Clock, QueueDepth, Retry
 from supporterflow.runtime.metrics import Metrics
 
 
@@ -90,6 +109,7 @@ class Container:
     collaborators: dict[str, Any] = field(default_factory=dict)  # downstream clients, keys
     unavailable: dict[str, str] = field(default_factory=dict)  # collaborator -> how to provide it
     transports: list[Transport] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # in-process emulators' state
     admin_keys: list[str] = field(default_factory=list)
     generated_admin_key: str | None = None  # set when the local profile made one up: print it
     producer_keys: dict[str, str] = field(default_factory=dict)  # x-api-key -> producer name
@@ -134,6 +154,8 @@ class Container:
         return self
 
     def close(self) -> None:
+        for close in self.closers:
+            close()
         self.database.close()
 
     async def aclose(self) -> None:
@@ -211,6 +233,7 @@ def bootstrap(
         collaborators={"identity_key": identity_key(settings), **downstream.clients},
         unavailable=downstream.unavailable,
         transports=downstream.transports,
+        closers=downstream.closers,
         metrics=metrics,
         admin_keys=admin_keys,
         generated_admin_key=generated,
@@ -226,11 +249,27 @@ def bootstrap(
     )
 
 
+class NotConfigured:
+    """Stands in for a collaborator that only some flows need and the settings do not provide:
+    the others run, and a flow that calls it gets ``Retry`` with what to set, so its message
+    ends in the dead-letter queue, replayable once the setting is there."""
+
+    def __init__(self, what: str, hint: str) -> None:
+        self._problem = f"{what} is not configured: {hint}"
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        async def unavailable(*args: Any, **kwargs: Any) -> Any:
+            raise Retry(self._problem)
+
+        return unavailable
+
+
 @dataclass
 class _Downstream:
     clients: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     transports: list[Transport] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
 
 def _transport(
@@ -274,4 +313,132 @@ def _downstream(settings: Settings, metrics: Metrics) -> _Downstream:
     else:
         found.clients["erp"] = ErpNextClient(transport, erp_key, erp_secret, metrics)
         found.transports.append(transport)
+
+    braze_key = _secret(settings.braze_api_key) or secrets.token_urlsafe(16)
+    transport = _transport(settings.braze_url, settings, lambda: create_braze_app(braze_key), "braze")
+    if transport is None:
+        # Only the Feast flows need it: the others run, and a Feast fetch waits in the DLQ.
+        found.clients["identity_lookup"] = NotConfigured(
+            "the Braze identity lookup", "set SF_BRAZE_URL and SF_BRAZE_API_KEY, or SF_EMULATORS=on"
+        )
+    else:
+        found.clients["identity_lookup"] = BrazeIdentityLookup(transport, braze_key, metrics)
+        found.transports.append(transport)
+
+    _apple(settings, metrics, found)
     return found
+
+
+#: The library's App Store Server API hosts, used when SF_APPLE_API_URL is not set.
+_APPLE_API_URLS = {
+    "Production": "https://api.storekit.itunes.apple.com",
+    "Sandbox": "https://api.storekit-sandbox.itunes.apple.com",
+}
+_OFFER_KEY_ID = "SFOFFERKEY"
+
+
+def apple_emulator_directory(settings: Settings) -> Path:
+    """Where the local profile keeps the App Store emulator's test CA, keys and subscriptions:
+    beside the database, so ``apple send-test-notification --cert-dir`` signs what it trusts."""
+    return settings.database.parent / "apple-emulator"
+
+
+def _apple(settings: Settings, metrics: Metrics, found: _Downstream) -> None:
+    """The App Store: signed data, Server API, verifyReceipt, promotional offers.
+
+    With the emulators on, everything not configured explicitly comes from the in-process App
+    Store emulator: its test root, its API key, its hosts, and an offer key of its own."""
+    given = settings.model_fields_set
+    emulated = settings.emulators == "on"
+    directory = apple_emulator_directory(settings)
+    chain = CertificateChain.load_or_create(directory) if emulated else None
+
+    roots: list[bytes] = load_root_certificates(settings.apple_root_certs)
+    if not roots and chain is not None:
+        roots = [chain.root_der]
+    bundle_ids = settings.apple_bundle_ids or (list(APPLE_BUNDLE_TO_PLATFORM) if emulated else [])
+    key = None
+    if settings.apple_key_id and settings.apple_issuer_id and settings.apple_private_key_file:
+        key = ApiKey(
+            settings.apple_private_key_file.read_bytes(), settings.apple_key_id, settings.apple_issuer_id
+        )
+
+    emulator: Any = None
+    if chain is not None:
+        if key is None:
+            generated = EmulatedApiKey.load_or_create(directory)
+            key = ApiKey(generated.private_key_pem, generated.key_id, generated.issuer_id)
+        state = AppleStoreState(directory / "subscriptions.sqlite3")
+        found.closers.append(state.close)
+        emulator = create_app_store_app(
+            state,
+            signer=AppStoreSigner(chain),
+            api_key=EmulatedApiKey.from_pem(key.private_key_pem, key.key_id, key.issuer_id),
+            environment=settings.apple_environment,
+            app_apple_id=settings.apple_app_apple_id,
+        )
+
+    def endpoint(url: str, setting: str, emulated_path: str) -> ReceiptEndpoint:
+        if emulator is not None and setting not in given:
+            return ReceiptEndpoint(_keep(found, AsgiTransport(emulator, "app-store")), emulated_path)
+        origin, path = split_url(url)
+        return ReceiptEndpoint(_keep(found, AiohttpTransport(origin)), path)
+
+    production = endpoint(settings.apple_verify_receipt_url, "apple_verify_receipt_url", "/verifyReceipt")
+    sandbox = endpoint(
+        settings.apple_sandbox_verify_receipt_url,
+        "apple_sandbox_verify_receipt_url",
+        "/sandbox/verifyReceipt",
+    )
+    found.clients["receipts"] = VerifyReceipt(
+        production if settings.stage == "PROD" else sandbox,
+        sandbox,
+        live_password=_secret(settings.apple_shared_secret) or "",
+        feast_password=_secret(settings.feast_apple_shared_secret) or "",
+        metrics=metrics,
+    )
+
+    if not roots or not bundle_ids:
+        found.clients["app_store"] = None
+    else:
+        signed_data = AppleSignedData(
+            roots,
+            bundle_ids,
+            settings.apple_environment,
+            app_apple_id=settings.apple_app_apple_id,
+            online_checks=settings.apple_online_checks,
+        )
+        if settings.apple_api_url:
+            transport: Transport = AiohttpTransport(settings.apple_api_url)
+        elif emulator is not None:
+            transport = AsgiTransport(emulator, "app-store")
+        else:
+            transport = AiohttpTransport(
+                _APPLE_API_URLS.get(settings.apple_environment, _APPLE_API_URLS["Sandbox"])
+            )
+        found.clients["app_store"] = AppStoreServerApi(
+            signed_data, _keep(found, transport), key, metrics=metrics
+        )
+
+    offers = None
+    if (
+        settings.apple_offer_bundle_id
+        and settings.apple_offer_key_id
+        and settings.apple_offer_private_key_file
+    ):
+        offers = PromotionalOffers(
+            settings.apple_offer_private_key_file.read_bytes(),
+            settings.apple_offer_key_id,
+            settings.apple_offer_bundle_id,
+        )
+    elif emulated:
+        offer_key = EmulatedApiKey.load_or_create(directory / "offers", _OFFER_KEY_ID)
+        offers = PromotionalOffers(
+            offer_key.private_key_pem, _OFFER_KEY_ID, bundle_ids[0] if bundle_ids else ""
+        )
+    found.clients["offers"] = offers
+
+
+def _keep(found: _Downstream, transport: Transport) -> Transport:
+    found.transports.append(transport)
+    return transport

@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     """App Store shared secret: `verifyReceipt` password, checked against V1 notification bodies."""
     feast_apple_shared_secret: SecretStr | None = None
     """The Feast app's App Store shared secret."""
+    apple_online_checks: bool = False
+    """Check Apple's certificates for revocation (OCSP) when verifying signed data; needs network."""
+    apple_offer_bundle_id: str | None = None
+    """Bundle id that promotional offers are signed for (`/apple/fetchOfferDetails`)."""
+    apple_offer_key_id: str | None = None
+    """Key identifier of the promotional offer key."""
+    apple_offer_private_key_file: Path | None = None
+    """Promotional offer private key (PKCS#8 PEM, P-256)."""
 
     # Google
     google_play_api_url: str = "https://androidpublisher.googleapis.com"
@@ -157,7 +165,7 @@ class Settings(BaseSettings):
     identity_api_key: SecretStr | None = None
     """Identity API key."""
     braze_url: str | None = None
-    """Braze REST endpoint."""
+    """Braze REST endpoint, e.g. `https://rest.fra-01.braze.eu` (Feast identity lookup)."""
     braze_api_key: SecretStr | None = None
     """Braze API key."""
     acquisition_api_url: str | None = None

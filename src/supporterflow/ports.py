@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from supporterflow.domain.subscriptions.apple_v2 import AppStoreSubscription, SignedNotification
+
 Item = dict[str, Any]
 Key = dict[str, Any]
 Scalar = str | int | float
@@ -367,6 +369,62 @@ class Erp(Protocol):
     message."""
 
     async def upsert(self, document: ErpDocument) -> ErpWrite: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Mobile purchase authorities (spec/mobile-purchases.md §3, §10.2)
+
+
+class SignedDataRejected(Exception):
+    """Apple signed data that must not be trusted. ``malformed`` (-> 400): not a JWS of the
+    expected shape; otherwise (-> 401) the signature, chain, root, bundle id or environment is
+    wrong."""
+
+    def __init__(self, reason: str, *, malformed: bool = False) -> None:
+        super().__init__(reason)
+        self.malformed = malformed
+
+
+class AppStore(Protocol):
+    """Apple's signed data and App Store Server API, checked against the configured roots.
+
+    ``verify_notification`` raises ``SignedDataRejected``. ``subscription`` returns None when Apple
+    does not know the id for that bundle (404); transient failures raise ``Retry``, refusals
+    ``GiveUp``."""
+
+    bundle_ids: Sequence[str]
+
+    def verify_notification(self, signed_payload: str) -> SignedNotification: ...
+
+    async def subscription(
+        self, original_transaction_id: str, bundle_id: str
+    ) -> AppStoreSubscription | None: ...
+
+
+class Receipts(Protocol):
+    """Legacy ``verifyReceipt`` (spec §3.4 steps 1-3): the parsed response, after the 21007 retry
+    against the sandbox host when ``sandbox_retry``. A non-2xx answer or no answer raises ``Retry``;
+    classifying the ``status`` is the caller's job."""
+
+    async def verify(self, receipt: str, *, feast: bool, sandbox_retry: bool) -> dict[str, Any]: ...
+
+
+class OfferSigner(Protocol):
+    """Signs App Store promotional offers with the configured key (spec §3.9)."""
+
+    key_id: str
+
+    def sign(self, *, product_id: str, offer_id: str, username: str, nonce: Any, timestamp_ms: int) -> str:
+        """The base64 DER ECDSA signature of the offer's fields (``nonce`` is a ``uuid.UUID``)."""
+        ...
+
+
+class IdentityLookup(Protocol):
+    """Braze's user export (spec §10.2): the identity id kept against an external id (the Apple
+    ``appAccountToken`` or Google ``obfuscatedExternalAccountId``), or None when there is none.
+    Transient failures raise ``Retry``."""
+
+    async def identity_id(self, external_id: str) -> str | None: ...
 
 
 # --------------------------------------------------------------------------------------------------

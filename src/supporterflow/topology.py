@@ -8,7 +8,9 @@ built.
 
 from __future__ import annotations
 
-from supporterflow.declare import Consumer, Index, QueueDef, TableDef, Topology
+from supporterflow.declare import Consumer, Every, Index, QueueDef, TableDef, Topology
+from supporterflow.functions.apple_revalidate import apple_revalidate
+from supporterflow.functions.apple_update import apple_update, feast_apple_update
 from supporterflow.functions.supporter_consume import supporter_consume
 
 SUBSCRIPTIONS = TableDef(
@@ -48,9 +50,23 @@ SUPPORTER_EVENTS = TableDef(
 # several minutes before a message is dead-lettered.
 SUPPORTER_EVENTS_TO_DELIVER = QueueDef("supporter-events-to-deliver", visibility_s=120, max_receives=10)
 
+# The original's fetch queues redrive after 8 receives (spec §5.5, §5.7); the visibility covers
+# a verifyReceipt call, the App Store Server API calls and the writes with room to spare.
+APPLE_SUBSCRIPTIONS_TO_FETCH = QueueDef("apple-subscriptions-to-fetch", visibility_s=60, max_receives=8)
+FEAST_APPLE_SUBSCRIPTIONS_TO_FETCH = QueueDef(
+    "feast-apple-subscriptions-to-fetch", visibility_s=60, max_receives=8
+)
+# Snapshots for the datalake export (spec §1.7, §9.4); nothing consumes them until it runs.
+APPLE_HISTORICAL_SUBSCRIPTIONS = QueueDef("apple-historical-subscriptions", visibility_s=300, max_receives=8)
+
 TOPOLOGY = Topology(
     tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS),
-    queues=(SUPPORTER_EVENTS_TO_DELIVER,),
+    queues=(
+        SUPPORTER_EVENTS_TO_DELIVER,
+        APPLE_SUBSCRIPTIONS_TO_FETCH,
+        FEAST_APPLE_SUBSCRIPTIONS_TO_FETCH,
+        APPLE_HISTORICAL_SUBSCRIPTIONS,
+    ),
     consumers=(
         # Each delivery waits on several HTTP calls in a row (signup, then each document):
         # many in flight per process keep the CPU busy.
@@ -61,5 +77,12 @@ TOPOLOGY = Topology(
             backoff_base_s=2.0,
             backoff_max_s=300.0,
         ),
+        # One fetch waits on Apple (verifyReceipt, then the Server API for the extra): dozens in
+        # flight per process, with back-off long enough to ride out an Apple incident.
+        Consumer("apple-subscriptions-to-fetch", apple_update, concurrency=64, backoff_base_s=2.0),
+        Consumer(
+            "feast-apple-subscriptions-to-fetch", feast_apple_update, concurrency=64, backoff_base_s=2.0
+        ),
     ),
+    schedules=(Every(6 * 3600, apple_revalidate),),
 )

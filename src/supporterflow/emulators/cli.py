@@ -1,5 +1,5 @@
-"""``supporterflow emulate``: run an emulated user service or ERPNext in the foreground, for a
-demo, a manual test, or a test that needs the emulator in another process (to kill it)."""
+"""``supporterflow emulate``: run an emulated user service, ERPNext or Braze in the foreground, for
+a demo, a manual test, or a test that needs the emulator in another process (to kill it)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import typer
 import uvicorn
 from starlette.types import ASGIApp
 
-from supporterflow.emulators import erpnext, user_service
+from supporterflow.emulators import braze, erpnext, user_service
 from supporterflow.emulators.apple import cli as apple_cli
+from supporterflow.emulators.braze import BrazeState, create_braze_app
 from supporterflow.emulators.erpnext import create_erpnext_app
 from supporterflow.emulators.erpnext_documents import ErpNextState
 from supporterflow.emulators.user_service import UserServiceState, create_user_service_app
@@ -19,7 +20,7 @@ from supporterflow.emulators.user_service import UserServiceState, create_user_s
 emulate_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
-    help="Run an emulated authority (user service, ERPNext) on a local port.",
+    help="Run an emulated authority (user service, ERPNext, Braze) on a local port.",
 )
 
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -75,7 +76,24 @@ def run_erpnext(
         documents.close()
 
 
-# `supporterflow emulate apple --port N`: the App Store emulator beside the other two.
+@emulate_app.command("braze")
+def run_braze(
+    port: PortOption,
+    host: HostOption = "127.0.0.1",
+    state: StateOption = None,
+    api_key: Annotated[str, typer.Option(help="The bearer API key to accept.")] = braze.DEFAULT_API_KEY,
+    latency_ms: LatencyOption = 0.0,
+) -> None:
+    """Braze: POST /users/export/ids (the Feast identity lookup)."""
+    users = BrazeState(state)
+    try:
+        app = create_braze_app(api_key, users, latency_ms=latency_ms)
+        _serve("braze", app, host, port, state)
+    finally:
+        users.close()
+
+
+# `supporterflow emulate apple --port N`: the App Store emulator beside the others.
 emulate_app.command("apple", help="Run the App Store emulator (signed data, Server API, verifyReceipt).")(
     apple_cli.serve
 )

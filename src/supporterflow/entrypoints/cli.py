@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -25,6 +26,7 @@ from supporterflow.domain.supporters.schema import validate
 from supporterflow.emulators.apple import cli as apple_emulator_cli
 from supporterflow.emulators.cli import emulate_app
 from supporterflow.entrypoints.http.supporter_events import public_state
+from supporterflow.functions.apple_revalidate import RevalidationSummary, apple_revalidate
 from supporterflow.functions.supporter_produce import validation_answer, validation_context
 from supporterflow.logs import configure_logging, redacted_json
 from supporterflow.ports import Queue
@@ -320,6 +322,60 @@ def events_show(
         err.print(f"[red]no supporter event {event_id}[/red]")
         raise typer.Exit(1)
     out.print_json(data=public_state(event))
+
+
+# App Store ---------------------------------------------------------------------------------------
+
+
+def _utc_datetime(value: str) -> datetime:
+    """An ISO 8601 date and time; without a zone it is UTC, the zone the stored timestamps use."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 date and time, e.g. 2026-11-23T10:00:00Z"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@apple_app.command("revalidate")
+def apple_revalidate_command(
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=_utc_datetime, metavar="ISO", help="window start, exclusive (default: 60 days ago)"
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=_utc_datetime, metavar="ISO", help="window end, exclusive (default: in 13 hours)"
+        ),
+    ] = None,
+) -> None:
+    """Queue a fetch of every auto-renewing Apple subscription whose end is in the window, as the
+    6-hourly schedule does."""
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter("--start must be before --end", param_hint="--start")
+
+    async def work(container: Container) -> RevalidationSummary:
+        configure_logging(container.settings.log_level, container.settings.log_format)
+        revalidate = container.inject(apple_revalidate)
+        with _progress() as progress:
+            task = progress.add_task("scanning subscriptions", total=None)
+            summary: RevalidationSummary = await revalidate(
+                start=start, end=end, progress=lambda rows: progress.advance(task, rows)
+            )
+        return summary
+
+    summary = _run(work)
+    table = Table("", "", show_header=False, title="Apple revalidation")
+    table.add_row("rows scanned", str(summary.scanned))
+    table.add_row("queued live", str(summary.live))
+    table.add_row("queued feast", str(summary.feast))
+    table.add_row("skipped", str(summary.skipped))
+    table.add_row("window", f"{summary.start} .. {summary.end}")
+    out.print(table)
 
 
 # configuration ---------------------------------------------------------------------------------

@@ -12,25 +12,17 @@ import hashlib
 import json
 import random
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from supporterflow.domain.supporters.identity_hash import complete_identity_hashes
 from supporterflow.domain.supporters.models import PRODUCER_REQUEST
 from supporterflow.domain.supporters.schema import validate
+from supporterflow.functions.answers import Answer
 from supporterflow.ports import Absent, Clock, ConditionFailed, Outgoing, Queue, Table
 
 # Event ids made from (producer, Idempotency-Key) live in this namespace.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("0b6f3a52-5d0e-4c38-9a8f-2f6a4f0f7e11")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The HTTP status and JSON body to answer the producer with."""
-
-    status: int
-    body: dict[str, Any]
 
 
 def validation_answer(errors: tuple[str, ...] | list[str]) -> Answer:

@@ -13,15 +13,22 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
 from supporterflow.domain.subscriptions.apple_validation import AppleValidationResponse
-from supporterflow.domain.subscriptions.dates import date_to_second_timestamp, thirty_months, to_iso
+from supporterflow.domain.subscriptions.dates import (
+    date_to_second_timestamp,
+    optional_ms_to_date,
+    thirty_months,
+    to_iso,
+)
 from supporterflow.domain.subscriptions.errors import GracefulProcessingError, ProcessingError
 from supporterflow.domain.subscriptions.js import is_number, js_json_stringify
 from supporterflow.domain.subscriptions.platforms import platform_from_apple_bundle
 from supporterflow.domain.subscriptions.products import billing_period
+from supporterflow.domain.subscriptions.status import status_from_v1
 
 __all__ = [
     "APPLE_EXTRA_GU_TYPE",
@@ -34,6 +41,7 @@ __all__ = [
     "check_receipt_response",
     "decode_jws_payload",
     "should_retry_in_sandbox",
+    "state_columns",
     "to_apple_subscription",
     "verify_receipt_body",
     "verify_receipt_url",
@@ -171,3 +179,38 @@ def to_apple_subscription(validation: AppleValidationResponse, *, extra: str = "
     row["ttl"] = date_to_second_timestamp(thirty_months(info.expires_date))
     row["extra"] = extra
     return row
+
+
+def state_columns(validation: AppleValidationResponse, *, now: datetime) -> dict[str, Any]:
+    """The columns supporterflow adds to a V1 row: normalised ``status``, ``environment``,
+    ``bundleId`` and ``fetchedAt`` (see docs/subscription-state.md).
+
+    Billing retry and grace period come from the subscription's ``pending_renewal_info``;
+    ``fetchedAt`` is Apple's ``receipt.request_date_ms``, else ``now``, so that a slower,
+    older fetch never overwrites a newer one.
+    """
+    info = validation.latest_receipt_info
+    response = validation.original_response
+    pending = [
+        entry
+        for entry in response.get("pending_renewal_info") or []
+        if isinstance(entry, Mapping) and entry.get("original_transaction_id") == info.original_transaction_id
+    ]
+    renewal: Mapping[str, Any] = pending[-1] if pending else {}
+    status = status_from_v1(
+        now=now,
+        expires_date=info.expires_date,
+        cancellation_date=info.cancellation_date,
+        is_in_billing_retry_period=renewal.get("is_in_billing_retry_period") == "1",
+        grace_period_expires_date=optional_ms_to_date(renewal.get("grace_period_expires_date_ms")),
+    )
+    receipt = response.get("receipt")
+    requested = optional_ms_to_date(receipt.get("request_date_ms")) if isinstance(receipt, Mapping) else None
+    columns: dict[str, Any] = {"status": status.value}
+    environment = response.get("environment")
+    if isinstance(environment, str):
+        columns["environment"] = environment
+    if info.bundle_id is not None:
+        columns["bundleId"] = info.bundle_id
+    columns["fetchedAt"] = to_iso(requested or now)
+    return columns

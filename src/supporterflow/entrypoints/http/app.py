@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supporterflow.bootstrap import Container
-from supporterflow.entrypoints.http import admin_api, supporter_events, system
+from supporterflow.entrypoints.http import admin_api, apple, supporter_events, system
 from supporterflow.entrypoints.http.middleware import BodyLimit, RequestContext
 from supporterflow.entrypoints.http.responses import HttpError, error_response
 
@@ -29,7 +29,12 @@ async def _starlette_error(request: Request, error: Exception) -> Response:
 
 def create_app(container: Container) -> Starlette:
     return Starlette(
-        routes=[*system.routes(container), *admin_api.routes(container), *supporter_events.routes(container)],
+        routes=[
+            *system.routes(container),
+            *admin_api.routes(container),
+            *supporter_events.routes(container),
+            *apple.routes(container),
+        ],
         middleware=[
             Middleware(RequestContext, metrics=container.metrics),
             Middleware(BodyLimit, limit=container.settings.max_body_bytes),

@@ -8,20 +8,12 @@ keep working."""
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-MESSAGES = {
-    200: "OK",
-    400: "INVALID_REQUEST",
-    401: "UNAUTHORISED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    500: "INTERNAL_SERVER_ERROR",
-}
+from supporterflow.functions.answers import MESSAGES, standard_body
 
 
 class HttpError(Exception):
@@ -37,16 +29,6 @@ class HttpError(Exception):
 class PayloadTooLarge(HttpError):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
-
-
-def standard_body(status: int, detail: str | None = None, *, message: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "status": status,
-        "message": message or MESSAGES.get(status) or HTTPStatus(status).name,
-    }
-    if detail:
-        body["detail"] = detail
-    return body
 
 
 def error_response(status: int, detail: str | None = None, *, message: str | None = None) -> JSONResponse:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from supporterflow import __version__
 from supporterflow.bootstrap import Container
 from supporterflow.entrypoints.http.openapi import build_openapi, render_docs
-from supporterflow.entrypoints.http.responses import standard_body
+from supporterflow.functions.answers import standard_body
 
 _OK = standard_body(200)
 

@@ -1,0 +1,118 @@
+"""The Apple pipeline in process: notifications over the ASGI app, the update consumers, and the
+in-process App Store emulator the local profile mounts (its CA, API key and subscriptions live
+beside the database, where this test reaches them as ``apple send-test-notification`` would)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from supporterflow.bootstrap import Container, apple_emulator_directory
+from supporterflow.declare import Topology
+from supporterflow.emulators.apple.certificates import CertificateChain
+from supporterflow.emulators.apple.sender import notification_body
+from supporterflow.emulators.apple.signing import AppStoreSigner
+from supporterflow.emulators.apple.store import AppleStoreState, Step
+from supporterflow.entrypoints.http import create_app
+from supporterflow.runtime.process import Runtime
+from supporterflow.topology import TOPOLOGY
+from tests.support import drive, open_container
+
+BUNDLE = "uk.co.guardian.iphone2"
+FEAST_BUNDLE = "uk.co.guardian.Feast"
+PRODUCT = "uk.co.guardian.gla.1month"
+
+# The service's topology with back-off in milliseconds: failures are retried at test speed.
+FAST = Topology(
+    tables=TOPOLOGY.tables,
+    queues=TOPOLOGY.queues,
+    consumers=tuple(
+        dataclasses.replace(c, backoff_base_s=0.01, backoff_max_s=0.05) for c in TOPOLOGY.consumers
+    ),
+    streams=TOPOLOGY.streams,
+)
+
+
+@dataclass
+class Apple:
+    container: Container
+    api: httpx.AsyncClient
+    store: AppleStoreState
+    signer: AppStoreSigner
+
+    async def notify(self, step: Step, *, version: str = "v2", path: str = "/apple/pubsub") -> httpx.Response:
+        body = notification_body(step, self.store, self.signer, version="v1" if version == "v1" else "v2")
+        return await self.api.post(path, json=body)
+
+    async def events(self, subscription_id: str) -> list[dict[str, Any]]:
+        return (await self.container.tables["subscription-events"].query(subscription_id)).items
+
+    async def subscription(self, subscription_id: str) -> dict[str, Any] | None:
+        return await self.container.tables["subscriptions"].get({"subscriptionId": subscription_id})
+
+    async def fetch_all(self) -> None:
+        queues = [
+            self.container.queues[n]
+            for n in ("apple-subscriptions-to-fetch", "feast-apple-subscriptions-to-fetch")
+        ]
+
+        async def drained() -> bool:
+            return all([(await q.depth()).total == 0 for q in queues])
+
+        await drive(Runtime(self.container, http=False), drained)
+
+
+@pytest.fixture
+async def apple(tmp_path: Path) -> AsyncIterator[Apple]:
+    container = open_container(tmp_path, FAST)
+    directory = apple_emulator_directory(container.settings)
+    store = AppleStoreState(directory / "subscriptions.sqlite3")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
+    ) as api:
+        yield Apple(container, api, store, AppStoreSigner(CertificateChain.load(directory)))
+    store.close()
+    await container.aclose()
+
+
+async def test_a_v2_subscription_is_stored_fetched_and_active(apple: Apple) -> None:
+    step = apple.store.subscribe(bundle_id=BUNDLE, product_id=PRODUCT, environment="Sandbox")
+    response = await apple.notify(step)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": 200, "message": "OK"}
+    otid = step.original_transaction_id
+    [event] = await apple.events(otid)
+    assert event["eventType"] == "SUBSCRIBED"
+    assert event["subtype"] == "INITIAL_BUY"
+    queued = (await apple.container.queues["apple-subscriptions-to-fetch"].list()).messages
+    assert [json.loads(m.body) for m in queued] == [{"originalTransactionId": otid, "bundleId": BUNDLE}]
+
+    await apple.fetch_all()
+    row = await apple.subscription(otid)
+    assert row is not None
+    assert row["status"] == "active"
+    assert row["environment"] == "Sandbox"
+    assert row["platform"] == "ios"
+    assert row["autoRenewing"] is True
+    assert row["billingPeriod"] == "P1M"
+    history = (await apple.container.queues["apple-historical-subscriptions"].list()).messages
+    assert [json.loads(m.body)["subscriptionId"] for m in history] == [otid]
+
+
+async def test_a_v1_notification_is_fetched_through_verify_receipt(apple: Apple) -> None:
+    step = apple.store.subscribe(bundle_id=BUNDLE, product_id=PRODUCT, environment="Sandbox")
+    response = await apple.notify(step, version="v1")
+    assert response.status_code == 200, response.text
+    await apple.fetch_all()
+    row = await apple.subscription(step.original_transaction_id)
+    assert row is not None
+    assert row["status"] == "active"
+    assert row["receipt"] == apple.store.receipt(step.original_transaction_id)
+    assert json.loads(row["extra"])["originalTransactionId"] == step.original_transaction_id
