@@ -18,7 +18,7 @@ from rich.table import Table
 
 from supporterflow import __version__
 from supporterflow.adapters.clock import SystemClock
-from supporterflow.bootstrap import Container, bootstrap, identity_key
+from supporterflow.bootstrap import Container, apple_emulator_directory, bootstrap, identity_key
 from supporterflow.config import ConfigurationError, Settings, load_settings, reference_table
 from supporterflow.domain.supporters.identity_hash import complete_identity_hashes
 from supporterflow.domain.supporters.models import PRODUCER_REQUEST
@@ -42,9 +42,6 @@ app.add_typer(config_app, name="config")
 app.add_typer(events_app, name="events")
 app.add_typer(emulate_app, name="emulate")
 apple_app = typer.Typer(no_args_is_help=True, help="App Store tools.")
-apple_app.command("send-test-notification", help="Post an App Store notification to a running server.")(
-    apple_emulator_cli.send
-)
 app.add_typer(apple_app, name="apple")
 
 out = Console()
@@ -336,6 +333,62 @@ def _utc_datetime(value: str) -> datetime:
             f"{value!r} is not an ISO 8601 date and time, e.g. 2026-11-23T10:00:00Z"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+GUARDIAN_IOS, MONTHLY = "uk.co.guardian.iphone2", "uk.co.guardian.gla.1month"
+
+
+@apple_app.command("send-test-notification")
+def apple_send_test_notification(
+    url: Annotated[
+        str | None, typer.Option(help="Where to POST (default: this service's /apple/pubsub).")
+    ] = None,
+    type_: Annotated[
+        str,
+        typer.Option(
+            "--type", help=f"SUBSCRIBED or one of {', '.join(apple_emulator_cli.NOTIFICATION_ACTIONS)}."
+        ),
+    ] = "SUBSCRIBED",
+    original_transaction_id: Annotated[
+        str | None, typer.Option(help="An existing emulated subscription (default: a new one).")
+    ] = None,
+    bundle_id: Annotated[
+        str, typer.Option(help="Bundle id of a new subscription.")
+    ] = "uk.co.guardian.iphone2",
+    product_id: Annotated[
+        str, typer.Option(help="Product of a new subscription.")
+    ] = "uk.co.guardian.gla.1month",
+    feast: Annotated[bool, typer.Option(help="Post to /feast/apple/pubsub (with the default URL).")] = False,
+    environment: Annotated[str, typer.Option(help="Sandbox or Production.")] = "Sandbox",
+    version: Annotated[str, typer.Option(help="v2 (signedPayload) or v1 (legacy JSON).")] = "v2",
+    password: Annotated[str | None, typer.Option(help="Shared secret put in V1 bodies.")] = None,
+    state: Annotated[
+        Path | None, typer.Option(help="Emulated subscriptions (default: the local service's).")
+    ] = None,
+    cert_dir: Annotated[
+        Path | None, typer.Option(help="Test CA directory (default: the local service's).")
+    ] = None,
+) -> None:
+    """Apply one App Store life-cycle step and post its notification to a running server.
+
+    By default everything is the local service's own: its URL, and the CA and subscriptions of
+    its in-process App Store emulator, so the notification verifies and its fetch finds the
+    subscription."""
+    settings = _settings()
+    directory = apple_emulator_directory(settings)
+    path = "/feast/apple/pubsub" if feast else "/apple/pubsub"
+    apple_emulator_cli.send(
+        url=url or f"http://{settings.host}:{settings.port}{path}",
+        type_=type_,
+        original_transaction_id=original_transaction_id,
+        bundle_id=bundle_id,
+        product_id=product_id,
+        environment=environment,
+        version=version,
+        password=password,
+        state=state or directory / "subscriptions.sqlite3",
+        cert_dir=cert_dir or directory,
+    )
 
 
 @apple_app.command("revalidate")

@@ -181,6 +181,14 @@ class AppleStoreState:
             self.store.put(_SUBSCRIPTIONS, original_transaction_id, subscription)
         return step
 
+    def _end_period_now(self, subscription: Document) -> int:
+        """The emulator runs a life cycle in minutes: a step that happens at the end of a billing
+        period (a failed renewal, an expiry) ends the current period now, so that the expiry
+        date agrees with the status in every answer, V1 and V2. Returns the new expiry."""
+        latest = subscription["transactions"][-1]
+        latest["expiresDate"] = min(latest["expiresDate"], self.now_ms())
+        return int(latest["expiresDate"])
+
     def renew(self, original_transaction_id: str) -> Step:
         """A new billing period: right after the last one, or from now when recovering from
         billing retry (Apple's ``BILLING_RECOVERY``, V1 ``DID_RECOVER``)."""
@@ -217,7 +225,7 @@ class AppleStoreState:
         """A billing failure at renewal: billing retry, with a grace period when ``grace``."""
 
         def change(subscription: Document) -> Step:
-            expires = subscription["transactions"][-1]["expiresDate"]
+            expires = self._end_period_now(subscription)
             grace_ms = int(GRACE_PERIOD_LENGTH.total_seconds() * 1000)
             subscription.update(
                 status=GRACE_PERIOD if grace else BILLING_RETRY,
@@ -235,6 +243,7 @@ class AppleStoreState:
         V1 had no expiry notification; Apple sent ``DID_CHANGE_RENEWAL_STATUS``."""
 
         def change(subscription: Document) -> Step:
+            self._end_period_now(subscription)
             voluntary = subscription["autoRenewStatus"] == 0
             subscription.update(
                 status=EXPIRED,
