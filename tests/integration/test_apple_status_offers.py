@@ -219,3 +219,19 @@ async def test_without_an_offer_key_the_endpoint_says_what_to_configure(tmp_path
         await container.aclose()
     assert response.status_code == 503
     assert "SF_APPLE_OFFER_PRIVATE_KEY_FILE" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("kind", ["receipt", "originalTransactionId"])
+async def test_a_refunded_subscription_is_not_valid(
+    service: tuple[Container, httpx.AsyncClient, AppleStoreState], kind: str
+) -> None:
+    _, api, store = service
+    otid = store.subscribe(
+        bundle_id=BUNDLE, product_id=PRODUCT, environment="Sandbox"
+    ).original_transaction_id
+    store.refund(otid)
+    entry = {"receipt": store.receipt(otid)} if kind == "receipt" else {"originalTransactionId": otid}
+    response = await api.post("/apple/subscription/status", json={"subscriptions": [entry]})
+    [status] = response.json()
+    assert status["valid"] is False
+    assert status["gracePeriod"] is False

@@ -104,7 +104,10 @@ def _unverified_payload(signed: object) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(signed)
         payload = decode_jws_payload(signed)
-    except (jwt.DecodeError, ValueError) as error:
+    except (jwt.InvalidTokenError, ValueError, RecursionError) as error:
+        # InvalidTokenError, not only its DecodeError: a header with a non-string "kid" or an
+        # unknown "crit" fails PyJWT's header checks. RecursionError: a payload nested thousands
+        # deep. Both come from anyone who can POST, and are a 400, not a crash.
         raise SignedDataRejected(f"not a JWS: {error}", malformed=True) from None
     if not isinstance(header, dict):
         raise SignedDataRejected("the JWS header is not an object", malformed=True)
@@ -271,7 +274,7 @@ class AppStoreServerApi:
         metrics: Metrics | None = None,
     ) -> None:
         self._signed_data = signed_data
-        self.bundle_ids = signed_data.bundle_ids
+        self.bundle_ids: Sequence[str] = signed_data.bundle_ids
         environment = Environment(signed_data.environment)
         self._clients = (
             {
@@ -311,7 +314,16 @@ class AppStoreServerApi:
                 f"the App Store Server API refused the request (HTTP {error.http_status_code}, "
                 f"{error.raw_api_error}: {error.error_message})"
             ) from None
-        for group in response.data or []:
+        except (ValueError, ExceptionGroup) as error:
+            # A 2xx whose body is not JSON (ValueError) or not a StatusResponse (cattrs'
+            # validation errors are ExceptionGroups): a proxy or an incident, not an answer.
+            raise Retry(
+                f"the App Store Server API answered something unreadable ({type(error).__name__})"
+            ) from None
+        if not response.data:
+            # Apple answers 404 for an id it does not know; a 2xx without data is not an answer.
+            raise Retry("the App Store Server API answered no subscription data")
+        for group in response.data:
             for item in group.lastTransactions or []:
                 if item.originalTransactionId != original_transaction_id or not item.signedTransactionInfo:
                     continue

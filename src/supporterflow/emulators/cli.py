@@ -3,8 +3,9 @@ a demo, a manual test, or a test that needs the emulator in another process (to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 import typer
 import uvicorn
@@ -34,11 +35,27 @@ LatencyOption = Annotated[
 ]
 
 
-def _serve(name: str, app: ASGIApp, host: str, port: int, state: Path | None) -> None:
-    where = f"state in {state}" if state else "state in memory"
-    typer.echo(f"{name} emulator listening on http://{host}:{port} ({where})")
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
-    uvicorn.Server(config).run()
+class _State(Protocol):
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_State)
+
+
+def _serve(
+    name: str, state: S, make_app: Callable[[S], ASGIApp], host: str, port: int, path: Path | None
+) -> None:
+    """Serve ``make_app(state)`` in the foreground; the state is closed however it ends."""
+    try:
+        app = make_app(state)
+        where = f"state in {path}" if path else "state in memory"
+        typer.echo(f"{name} emulator listening on http://{host}:{port} ({where})")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        uvicorn.Server(config).run()
+    finally:
+        state.close()
 
 
 @emulate_app.command("user-service")
@@ -50,12 +67,14 @@ def run_user_service(
     latency_ms: LatencyOption = 0.0,
 ) -> None:
     """The user service: POST /signup and /match."""
-    users = UserServiceState(state)
-    try:
-        app = create_user_service_app(api_key, users, latency_ms=latency_ms)
-        _serve("user-service", app, host, port, state)
-    finally:
-        users.close()
+    _serve(
+        "user-service",
+        UserServiceState(state),
+        lambda users: create_user_service_app(api_key, users, latency_ms=latency_ms),
+        host,
+        port,
+        state,
+    )
 
 
 @emulate_app.command("erpnext")
@@ -68,12 +87,14 @@ def run_erpnext(
     latency_ms: LatencyOption = 0.0,
 ) -> None:
     """ERPNext: Frappe's /api/resource REST API."""
-    documents = ErpNextState(state)
-    try:
-        app = create_erpnext_app(api_key, api_secret, documents, latency_ms=latency_ms)
-        _serve("erpnext", app, host, port, state)
-    finally:
-        documents.close()
+    _serve(
+        "erpnext",
+        ErpNextState(state),
+        lambda documents: create_erpnext_app(api_key, api_secret, documents, latency_ms=latency_ms),
+        host,
+        port,
+        state,
+    )
 
 
 @emulate_app.command("braze")
@@ -85,12 +106,14 @@ def run_braze(
     latency_ms: LatencyOption = 0.0,
 ) -> None:
     """Braze: POST /users/export/ids (the Feast identity lookup)."""
-    users = BrazeState(state)
-    try:
-        app = create_braze_app(api_key, users, latency_ms=latency_ms)
-        _serve("braze", app, host, port, state)
-    finally:
-        users.close()
+    _serve(
+        "braze",
+        BrazeState(state),
+        lambda users: create_braze_app(api_key, users, latency_ms=latency_ms),
+        host,
+        port,
+        state,
+    )
 
 
 # `supporterflow emulate apple --port N`: the App Store emulator beside the others.

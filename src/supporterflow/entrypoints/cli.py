@@ -111,6 +111,11 @@ def _serve(settings: Settings, *, http: bool) -> None:
                         f"admin API key for this run (set SF_ADMIN_API_KEYS to choose one): "
                         f"[bold]{container.generated_admin_key}[/bold]"
                     )
+                if settings.emulators == "on":
+                    err.print(
+                        f"App Store emulator in {apple_emulator_directory(settings)}: try "
+                        "[bold]supporterflow apple send-test-notification --type SUBSCRIBED[/bold]"
+                    )
             await runtime.run(create_app(container) if http else None)
 
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,7 +84,7 @@ async def apple_pubsub(
         return standard(401, "the notification's password is not the App Store shared secret")
     try:
         notification = parse_notification(document)
-        event = to_dynamo_event(notification, now=clock.now())
+        event = _storable(to_dynamo_event(notification, now=clock.now()))
     except InvalidPayloadError as error:
         log.warning("invalid App Store V1 notification", error=str(error), payload=redact_for_log(document))
         return standard(400, str(error))
@@ -98,6 +99,22 @@ async def apple_pubsub(
         app_id=event["appId"],
     )
     return standard(200)
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, as ``JSON.stringify`` writes them.
+
+    The V1 parser keeps JavaScript's ``Number("TEST")``, NaN, in ``purchase_date_ms`` and
+    ``expires_date_ms`` (spec §3.2), and the spec's own example notification carries such values
+    (§12.1 case 4, answered 200). No table stores NaN (SQLite's JSON functions reject it, a
+    DynamoDB number cannot be NaN): written as is, that notification would be a 500."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _text(value: object) -> str | None:

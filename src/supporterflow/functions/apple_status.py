@@ -3,7 +3,7 @@
 An entry with a ``receipt`` is answered by ``verifyReceipt`` with the sandbox retry, as upstream;
 an entry with only an ``originalTransactionId`` (a supporterflow addition, for apps that no
 longer have receipts) by the App Store Server API. Valid means not expired for more than the
-30-day grace the original allows.
+30-day grace the original allows, and (a fix) not refunded or revoked.
 
 Differences from upstream, on purpose: a body that is not ``{"subscriptions": [...]}`` gets a
 400 instead of a 500; a receipt Apple refuses is left out of the answer (with a warning) instead
@@ -41,9 +41,11 @@ def _status(
     start: datetime,
     end: datetime,
     product: str,
+    revoked: bool,
 ) -> dict[str, Any]:
     end_with_grace = end + GRACE
-    valid = now <= end_with_grace
+    # A refunded or revoked purchase unlocks nothing, whatever its end (upstream ignored it).
+    valid = not revoked and now <= end_with_grace
     return {
         "originalTransactionId": original_transaction_id,
         "valid": valid,
@@ -129,6 +131,7 @@ async def _from_receipt(receipt: str, receipts: Receipts, now: datetime) -> list
             start=info.original_purchase_date,
             end=info.expires_date,
             product=info.product_id,
+            revoked=info.cancellation_date is not None,
         )
         status["latestReceipt"] = validation.latest_receipt
         statuses.append(status)
@@ -165,6 +168,7 @@ async def _from_api(
                 start=start,
                 end=end,
                 product=str(transaction.get("productId", "")),
+                revoked=transaction.get("revocationDate") is not None,
             )
         ]
     return []

@@ -2,7 +2,8 @@
 Statuses, the legacy ``verifyReceipt`` (production and sandbox hosts as two path prefixes), and
 the shared ``/__emulator/`` control API with App Store extras:
 
-* ``POST /__emulator/subscriptions`` ``{"bundleId", "productId", "environment"?}`` subscribes;
+* ``POST /__emulator/subscriptions`` ``{"bundleId", "productId", "environment"?, "appAccountToken"?}``
+  subscribes;
 * ``POST /__emulator/subscriptions/{originalTransactionId}/{action}`` runs a life-cycle step;
 * ``POST /__emulator/verify-receipt-status`` ``{"status", "count"?}`` makes the next
   ``verifyReceipt`` calls answer that status (e.g. 21100-21199, which carry ``is-retryable``).
@@ -161,13 +162,18 @@ def _app_store_control_routes(state: AppleStoreState) -> list[BaseRoute]:
                 raise BadRequest("A subscription is a JSON object")
             bundle_id, product_id = body.get("bundleId"), body.get("productId")
             environment = body.get("environment", SANDBOX)
+            token = body.get("appAccountToken")
             if not isinstance(bundle_id, str) or not isinstance(product_id, str):
                 raise BadRequest("bundleId and productId must be strings")
+            if token is not None and not isinstance(token, str):
+                raise BadRequest("appAccountToken must be a string (a UUID the app chose)")
             if environment not in (SANDBOX, PRODUCTION):
                 raise BadRequest(f"environment must be {SANDBOX!r} or {PRODUCTION!r}")
         except BadRequest as error:
             return bad_request(error)
-        step = state.subscribe(bundle_id=bundle_id, product_id=product_id, environment=environment)
+        step = state.subscribe(
+            bundle_id=bundle_id, product_id=product_id, environment=environment, app_account_token=token
+        )
         return JSONResponse(
             {"step": asdict(step), "receipt": state.receipt(step.original_transaction_id)}, 201
         )

@@ -144,7 +144,8 @@ def send(
         )
     finally:
         subscriptions.close()
-    typer.echo(f"{step.notification_type} {step.subtype or ''} for {otid}: HTTP {response.status_code}")
+    kind = " ".join(filter(None, [step.notification_type, step.subtype]))
+    typer.echo(f"{kind} for {otid}: HTTP {response.status_code}")
     typer.echo(f"trust the test root: SF_APPLE_ROOT_CERTS={cert_dir / ROOT_PEM_FILE}")
     if not response.is_success:
         raise typer.Exit(1)

@@ -45,7 +45,8 @@ def receipt_infos(subscription: Document) -> list[dict[str, str]]:
         if transaction.get("revocationDate") is not None:
             info["cancellation_date"] = _date(transaction["revocationDate"])
             info["cancellation_date_ms"] = str(transaction["revocationDate"])
-            info["cancellation_reason"] = str(transaction["revocationReason"])
+            if transaction.get("revocationReason") is not None:
+                info["cancellation_reason"] = str(transaction["revocationReason"])
         if subscription["appAccountToken"]:
             info["app_account_token"] = subscription["appAccountToken"]
         infos.append(info)

@@ -266,7 +266,10 @@ class AppleStoreState:
 
     def _revoke(self, original_transaction_id: str, notification_type: str) -> Step:
         def change(subscription: Document) -> Step:
-            subscription["transactions"][-1].update(revocationDate=self.now_ms(), revocationReason=0)
+            # Apple gives a reason (0 other, 1 app issue) only when it refunds; a Family Sharing
+            # revocation has a date and no reason.
+            reason = 0 if notification_type == "REFUND" else None
+            subscription["transactions"][-1].update(revocationDate=self.now_ms(), revocationReason=reason)
             subscription.update(status=REVOKED, autoRenewStatus=0, isInBillingRetryPeriod=False)
             return Step(original_transaction_id, notification_type, None, notification_type)
 
