@@ -281,7 +281,7 @@ CASES = [
     ),
     Rejected("unknown-crit", _unknown_crit, True, "not a JWS: Unsupported critical extension: exp"),
     Rejected("deeply-nested", lambda c: _deeply_nested(), True, "not a JWS: maximum recursion depth"),
-    Rejected("array-payload", lambda c: _array_payload(), True, "not a JWS: JWS payload is not an object"),
+    Rejected("array-payload", lambda c: _array_payload(), True, "not a JWS: its payload is not an object"),
     Rejected("no-notification-uuid", _no_uuid, True, "no notificationType or notificationUUID"),
 ]
 

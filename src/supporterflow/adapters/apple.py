@@ -103,12 +103,14 @@ def _unverified_payload(signed: object) -> dict[str, Any]:
         raise SignedDataRejected("not a JWS (three base64url parts)", malformed=True)
     try:
         header = jwt.get_unverified_header(signed)
-        payload = decode_jws_payload(signed)
-    except (jwt.InvalidTokenError, ValueError, RecursionError) as error:
+    except jwt.InvalidTokenError as error:
         # InvalidTokenError, not only its DecodeError: a header with a non-string "kid" or an
-        # unknown "crit" fails PyJWT's header checks. RecursionError: a payload nested thousands
-        # deep. Both come from anyone who can POST, and are a 400, not a crash.
+        # unknown "crit" fails PyJWT's header checks. Anyone can POST it: a 400, not a crash.
         raise SignedDataRejected(f"not a JWS: {error}", malformed=True) from None
+    try:
+        payload = decode_jws_payload(signed)  # also refuses a payload nested thousands deep
+    except ValueError as error:
+        raise SignedDataRejected(str(error), malformed=True) from None
     if not isinstance(header, dict):
         raise SignedDataRejected("the JWS header is not an object", malformed=True)
     return payload

@@ -49,7 +49,9 @@ def _attr(name: str) -> str:
 
 
 def _dump(item: Item) -> str:
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+    # NaN is not JSON: SQLite's JSON functions would reject the row inside the write
+    # transaction; refusing it here says which value is wrong (DynamoDB refuses it too).
+    return json.dumps(item, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _key_value(item: Item, attribute: str, table: str) -> Scalar:

@@ -133,10 +133,10 @@ def decode_jws_payload(jws: str) -> dict[str, Any]:
     try:
         segment = jws.split(".")[1]
         payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError, binascii.Error) as error:
-        raise ValueError(f"not a JWS: {error}") from None
+    except (IndexError, ValueError, binascii.Error, RecursionError) as error:
+        raise ValueError(f"not a JWS: {error or type(error).__name__}") from None
     if not isinstance(payload, dict):
-        raise ValueError("JWS payload is not an object")
+        raise ValueError("not a JWS: its payload is not an object")
     return payload
 
 
