@@ -21,6 +21,7 @@ from supporterflow.emulators.apple.sender import notification_body
 from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import AppleStoreState, Step
 from supporterflow.entrypoints.http import create_app
+from supporterflow.ports import Retry
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
 from tests.support import drive, open_container
@@ -116,3 +117,16 @@ async def test_a_v1_notification_is_fetched_through_verify_receipt(apple: Apple)
     assert row["status"] == "active"
     assert row["receipt"] == apple.store.receipt(step.original_transaction_id)
     assert json.loads(row["extra"])["originalTransactionId"] == step.original_transaction_id
+
+
+async def test_without_braze_a_feast_fetch_waits_in_the_dlq_saying_what_to_set(tmp_path: Path) -> None:
+    """With the emulators off and no Braze settings the service still starts (the other flows
+    need no Braze); a Feast fetch then fails with the settings to set, and is replayable."""
+    container = open_container(tmp_path, FAST, emulators="off")
+    try:
+        lookup = container.collaborators["identity_lookup"]
+        with pytest.raises(Retry, match="SF_BRAZE_URL"):
+            await lookup.identity_id("7fcdd33b-d111-4de3-8631-d792d213e5da")
+        assert container.collaborators["app_store"] is None
+    finally:
+        await container.aclose()
