@@ -6,6 +6,11 @@ keep-alive connections busy, each sending one pre-built request at a time and re
 its ``Content-Length``; that is all a JSON API needs, and the less the client parses, the less of a
 core it eats.
 
+By default every request is the same. A route that must see distinct requests (signed notifications,
+idempotent events: a repeated body would only measure the duplicate path) takes ``bodies`` instead:
+each request carries the next of them, each body is sent at most once, and the run ends early when
+they are all sent (``LoadResult.exhausted``; the rate is then over the part of the window covered).
+
 Run it in its own process (``run_load_in_subprocess`` or ``python -m benchmarks.loadgen``) so that
 the generator and the server each have a core: in one process they would share one interpreter and
 the figure would say more about the GIL than about the server.
@@ -27,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -75,7 +80,10 @@ class LoadResult:
     and the latencies are over those answers. ``errors`` counts what a client would call a failure:
     requests without an answer (refused, reset, timed out, malformed) plus non-2xx answers.
     ``client_cpu`` is the generator's own CPU time over the window in cores: near 1.0 means the
-    generator, not the server, was the limit."""
+    generator, not the server, was the limit. ``total_status_counts`` counts every answer of the
+    run, warm-up and the requests finishing after the window included (what a server that stores
+    each accepted request should have stored). ``exhausted`` is true when a list of ``bodies`` ran
+    out before the end of the window: ``seconds`` is then the part of the window covered."""
 
     requests: int
     errors: int
@@ -86,6 +94,8 @@ class LoadResult:
     status_counts: dict[int, int] = field(default_factory=dict)
     connections: int = 0
     client_cpu: float = 0.0
+    total_status_counts: dict[int, int] = field(default_factory=dict)
+    exhausted: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -93,7 +103,9 @@ class LoadResult:
     @classmethod
     def from_json(cls, text: str) -> LoadResult:
         data = json.loads(text)
-        data["status_counts"] = {int(status): count for status, count in data["status_counts"].items()}
+        for counts in ("status_counts", "total_status_counts"):
+            if counts in data:
+                data[counts] = {int(status): count for status, count in data[counts].items()}
         return cls(**data)
 
 
@@ -101,16 +113,45 @@ class _ProtocolError(Exception):
     """The answer is not something this minimal parser understands (e.g. no Content-Length)."""
 
 
+def _request_head(
+    host: str, port: int, method: str, path: str, headers: Mapping[str, str] | None
+) -> list[str]:
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {authority}", "Connection: keep-alive"]
+    lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+    return lines
+
+
 def build_request(
     host: str, port: int, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
 ) -> bytes:
     """The exact bytes sent for every request, built once so the loop does no formatting."""
-    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {authority}", "Connection: keep-alive"]
-    lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+    lines = _request_head(host, port, method, path, headers)
     if body or method not in ("GET", "HEAD"):
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _Requests:
+    """What the connections send: one request over and over, or each of ``bodies`` once, in order.
+    Only the event loop thread takes from it, so a plain index is enough."""
+
+    def __init__(self, fixed: bytes | None = None, head: bytes = b"", bodies: Sequence[bytes] = ()) -> None:
+        self.fixed = fixed
+        self._head = head
+        self._bodies = bodies
+        self._next = 0
+        self.has_body = not (fixed or head).startswith(b"HEAD ")
+
+    def take(self) -> bytes | None:
+        """The next request, or None once every body has been sent."""
+        if self.fixed is not None:
+            return self.fixed
+        if self._next >= len(self._bodies):
+            return None
+        body = self._bodies[self._next]
+        self._next += 1
+        return self._head + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
 async def _read_response(reader: asyncio.StreamReader, has_body: bool) -> tuple[int, bool]:
@@ -137,29 +178,44 @@ class _Tally:
     measure_until: float
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
+    all_statuses: Counter[int] = field(default_factory=Counter)
     failures: int = 0
+    last_answer: float = 0.0
+    exhausted: bool = False
 
     def answered(self, started: float, finished: float, status: int) -> None:
+        self.all_statuses[status] += 1
         if self.measure_from <= finished < self.measure_until:
             self.latencies.append(finished - started)
             self.statuses[status] += 1
+            self.last_answer = finished
 
     def failed(self, at: float) -> None:
         if self.measure_from <= at < self.measure_until:
             self.failures += 1
 
 
-async def _connection(address: str, port: int, request: bytes, tally: _Tally) -> None:
-    """Keep one connection busy until the end of the run, reconnecting after a failure."""
-    has_body = not request.startswith(b"HEAD ")
+async def _connection(address: str, port: int, requests: _Requests, tally: _Tally) -> None:
+    """Keep one connection busy until the end of the run (or of the bodies), reconnecting after a
+    failure."""
+    has_body = requests.has_body
+    fixed = requests.fixed  # the common case: no call per request
     clock = time.perf_counter
     consecutive_failures = 0
-    while clock() < tally.measure_until and consecutive_failures < _MAX_CONSECUTIVE_FAILURES:
+    while (
+        clock() < tally.measure_until
+        and consecutive_failures < _MAX_CONSECUTIVE_FAILURES
+        and not tally.exhausted
+    ):
         writer: asyncio.StreamWriter | None = None
         try:
             reader, writer = await asyncio.open_connection(address, port)
             keep_alive = True
             while keep_alive and clock() < tally.measure_until:
+                request = fixed or requests.take()
+                if request is None:
+                    tally.exhausted = True
+                    break
                 started = clock()
                 writer.write(request)
                 status, keep_alive = await _read_response(reader, has_body)
@@ -176,13 +232,15 @@ async def _connection(address: str, port: int, request: bytes, tally: _Tally) ->
                     await writer.wait_closed()
 
 
-async def _drive(address: str, port: int, request: bytes, connections: int, tally: _Tally) -> float:
-    """Run the connections to the end; returns the CPU seconds this process spent in the window."""
+async def _drive(address: str, port: int, requests: _Requests, connections: int, tally: _Tally) -> float:
+    """Run the connections to the end; returns the CPU seconds this process spent in the window
+    (up to the last answer when the bodies ran out first)."""
     clock = time.perf_counter
-    tasks = [asyncio.create_task(_connection(address, port, request, tally)) for _ in range(connections)]
+    tasks = [asyncio.create_task(_connection(address, port, requests, tally)) for _ in range(connections)]
     await asyncio.sleep(max(0.0, tally.measure_from - clock()))
     cpu_from = time.process_time()
-    await asyncio.sleep(max(0.0, tally.measure_until - clock()))
+    # Every connection ends at the end of the window, or earlier when the bodies run out.
+    await asyncio.wait(tasks, timeout=max(0.0, tally.measure_until - clock()))
     cpu = time.process_time() - cpu_from
     # The grace period bounds the run even if the server stops answering mid-request.
     _, pending = await asyncio.wait(tasks, timeout=max(0.0, tally.measure_until + _GRACE_S - clock()))
@@ -219,32 +277,66 @@ def run_load(
     connections: int = 64,
     duration_s: float = 10.0,
     warmup_s: float = 1.0,
+    bodies: Sequence[bytes] | None = None,
 ) -> LoadResult:
     """Load ``host:port`` from this process for ``warmup_s + duration_s`` and measure the last
-    ``duration_s``. Blocks; prefer ``run_load_in_subprocess`` when the server is in this machine."""
+    ``duration_s``. Blocks; prefer ``run_load_in_subprocess`` when the server is in this machine.
+
+    With ``bodies`` (instead of ``body``) each request carries the next body, each sent once; the
+    run stops early when they are all sent."""
     address = loopback_address(host)
     if connections < 1 or duration_s <= 0 or warmup_s < 0:
         raise ValueError("need connections >= 1, duration_s > 0 and warmup_s >= 0")
-    request = build_request(host, port, method, path, body, headers)
+    if bodies is not None and body:
+        raise ValueError("give either one body or a list of bodies")
+    if bodies is None:
+        requests = _Requests(fixed=build_request(host, port, method, path, body, headers))
+    else:
+        head = ("\r\n".join(_request_head(host, port, method, path, headers)) + "\r\n").encode("latin-1")
+        requests = _Requests(head=head, bodies=bodies)
     start = time.perf_counter() + warmup_s
     tally = _Tally(measure_from=start, measure_until=start + duration_s)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-        cpu = runner.run(_drive(address, port, request, connections, tally))
+        cpu = runner.run(_drive(address, port, requests, connections, tally))
     latencies = sorted(tally.latencies)
     errors = tally.failures + sum(
         count for status, count in tally.statuses.items() if not 200 <= status < 300
     )
+    # Bodies that ran out inside the window: the rate is over the part of it that had load.
+    seconds = duration_s
+    if tally.exhausted and tally.last_answer < start + duration_s:
+        seconds = max(tally.last_answer - start, 0.0) or duration_s
     return LoadResult(
         requests=len(latencies),
         errors=errors,
-        seconds=duration_s,
-        rps=len(latencies) / duration_s,
+        seconds=seconds,
+        rps=len(latencies) / seconds,
         p50_ms=_percentile(latencies, 0.50) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         status_counts=dict(sorted(tally.statuses.items())),
         connections=connections,
-        client_cpu=cpu / duration_s,
+        client_cpu=cpu / seconds,
+        total_status_counts=dict(sorted(tally.all_statuses.items())),
+        exhausted=tally.exhausted,
     )
+
+
+def read_bodies(path: Path) -> list[bytes]:
+    """The bodies of a ``--bodies-file``: one per line (a body cannot contain a newline; compact
+    JSON never does)."""
+    return path.read_bytes().splitlines()
+
+
+def write_bodies(path: Path, bodies: Iterable[bytes]) -> int:
+    """Write ``bodies`` one per line for ``--bodies-file``; returns how many were written."""
+    count = 0
+    with path.open("wb") as out:
+        for body in bodies:
+            if b"\n" in body or b"\r" in body:
+                raise ValueError("a body of a bodies file cannot contain a line break")
+            out.write(body + b"\n")
+            count += 1
+    return count
 
 
 def _cli_args(
@@ -257,11 +349,14 @@ def _cli_args(
     connections: int,
     duration_s: float,
     warmup_s: float,
+    bodies_file: Path | None = None,
 ) -> list[str]:
     args = [f"--host={host}", f"--port={port}", f"--method={method}", f"--path={path}"]
     args += [f"--connections={connections}", f"--duration={duration_s}", f"--warmup={warmup_s}", "--json"]
     if body:
         args.append(f"--body={body.decode()}")
+    if bodies_file is not None:
+        args.append(f"--bodies-file={bodies_file.resolve()}")
     args += [f"--header={name}: {value}" for name, value in (headers or {}).items()]
     return args
 
@@ -276,12 +371,16 @@ def run_load_in_subprocess(
     connections: int = 64,
     duration_s: float = 10.0,
     warmup_s: float = 1.0,
+    bodies_file: Path | None = None,
 ) -> LoadResult:
     """``run_load`` in a fresh interpreter (``python -m benchmarks.loadgen --json``), so that the
-    generator has its own core and GIL. The body must be UTF-8 text (it travels as an argument)."""
+    generator has its own core and GIL. The body must be UTF-8 text (it travels as an argument).
+    ``bodies_file`` (see ``write_bodies``) sends each of its bodies once instead of ``body``."""
     loopback_address(host)  # refuse before spawning anything
     command = [sys.executable, "-m", "benchmarks.loadgen"]
-    command += _cli_args(host, port, method, path, body, headers, connections, duration_s, warmup_s)
+    command += _cli_args(
+        host, port, method, path, body, headers, connections, duration_s, warmup_s, bodies_file
+    )
     done = subprocess.run(
         command,
         cwd=_REPO_ROOT,
@@ -311,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="GET")
     parser.add_argument("--path", default="/")
     parser.add_argument("--body", default="", help="request body, sent as UTF-8")
+    parser.add_argument(
+        "--bodies-file", type=Path, help="one request body per line, each sent once (instead of --body)"
+    )
     parser.add_argument("--header", type=_parse_header, action="append", default=[], help="'Name: value'")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
@@ -328,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             args.connections,
             args.duration,
             args.warmup,
+            read_bodies(args.bodies_file) if args.bodies_file else None,
         )
     except NotLoopbackError as error:
         parser.error(str(error))
@@ -337,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
             f"errors {result.errors}  statuses {result.status_counts}  client cpu {result.client_cpu:.2f}"
+            + ("  (bodies exhausted)" if result.exhausted else "")
         )
     return 0
 

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from supporterflow.declare import Topology
-from supporterflow.topology import TOPOLOGY
+from supporterflow.topology import (
+    APPLE_HISTORICAL_SUBSCRIPTIONS,
+    APPLE_SUBSCRIPTIONS_TO_FETCH,
+    FEAST_APPLE_SUBSCRIPTIONS_TO_FETCH,
+    SUBSCRIPTION_EVENTS,
+    SUBSCRIPTIONS,
+    TOPOLOGY,
+    USER_SUBSCRIPTIONS,
+)
 
 # Accepting only: the tables and queues of the service without its consumers, so an ingest
 # figure is not mixed with the cost of delivery running in the same process.
 INGEST_ONLY = Topology(tables=TOPOLOGY.tables, queues=TOPOLOGY.queues)
+
+# Fetching App Store subscriptions only: the Apple tables and queues, and the live apps' consumer
+# of apple-subscriptions-to-fetch exactly as the service declares it (its concurrency, batch size
+# and back-off), so a drain figure is that consumer's and nothing else's.
+_APPLE_UPDATE = next(c for c in TOPOLOGY.consumers if c.queue == APPLE_SUBSCRIPTIONS_TO_FETCH.name)
+APPLE_DRAIN = Topology(
+    tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS),
+    queues=(APPLE_SUBSCRIPTIONS_TO_FETCH, FEAST_APPLE_SUBSCRIPTIONS_TO_FETCH, APPLE_HISTORICAL_SUBSCRIPTIONS),
+    consumers=(_APPLE_UPDATE,),
+)
+# The same consumer handling one message at a time (one received per poll, one in flight): what
+# a naive consumer would do, the comparison point of benchmarks.apple_drain.
+APPLE_DRAIN_ONE_AT_A_TIME = dataclasses.replace(
+    APPLE_DRAIN, consumers=(dataclasses.replace(_APPLE_UPDATE, concurrency=1, batch_size=1),)
+)

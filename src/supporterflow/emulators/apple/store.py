@@ -131,7 +131,11 @@ class AppleStoreState:
         return found
 
     def find(self, any_transaction_id: str) -> Document:
-        """The subscription owning this original or renewal transaction id."""
+        """The subscription owning this original or renewal transaction id. Clients almost always
+        ask by original id, the key: only a renewal's id needs the scan."""
+        found = self.store.get(_SUBSCRIPTIONS, any_transaction_id)
+        if found is not None:
+            return found
         for subscription in self.store.documents(_SUBSCRIPTIONS):
             ids = {subscription["originalTransactionId"]} | {
                 t["transactionId"] for t in subscription["transactions"]
