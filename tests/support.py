@@ -5,6 +5,7 @@ with a topology of the test's own, and a way to drive the runtime until a condit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,19 @@ from supporterflow.declare import Topology
 from supporterflow.domain.supporters import mocks
 from supporterflow.ports import Clock
 from supporterflow.runtime.process import Runtime
+
+
+def fast_retries(topology: Topology) -> Topology:
+    """``topology`` with back-off in milliseconds and no schedules: failures are retried at test
+    speed, and no scheduled run (revalidation) interferes."""
+    return Topology(
+        tables=topology.tables,
+        queues=topology.queues,
+        consumers=tuple(
+            dataclasses.replace(c, backoff_base_s=0.01, backoff_max_s=0.05) for c in topology.consumers
+        ),
+        streams=topology.streams,
+    )
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:

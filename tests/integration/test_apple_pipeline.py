@@ -4,7 +4,6 @@ beside the database, where this test reaches them as ``apple send-test-notificat
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,30 +14,24 @@ import httpx
 import pytest
 
 from supporterflow.bootstrap import Container, apple_emulator_directory
-from supporterflow.declare import Topology
+from supporterflow.declare import Every
 from supporterflow.emulators.apple.certificates import CertificateChain
 from supporterflow.emulators.apple.sender import notification_body
 from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import AppleStoreState, Step
 from supporterflow.entrypoints.http import create_app
+from supporterflow.functions.apple_revalidate import apple_revalidate
+from supporterflow.functions.apple_update import apple_update, feast_apple_update
 from supporterflow.ports import Retry
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import drive, open_container
+from tests.support import drive, fast_retries, open_container
 
 BUNDLE = "uk.co.guardian.iphone2"
 FEAST_BUNDLE = "uk.co.guardian.Feast"
 PRODUCT = "uk.co.guardian.gla.1month"
 
-# The service's topology with back-off in milliseconds: failures are retried at test speed.
-FAST = Topology(
-    tables=TOPOLOGY.tables,
-    queues=TOPOLOGY.queues,
-    consumers=tuple(
-        dataclasses.replace(c, backoff_base_s=0.01, backoff_max_s=0.05) for c in TOPOLOGY.consumers
-    ),
-    streams=TOPOLOGY.streams,
-)
+FAST = fast_retries(TOPOLOGY)
 
 
 @dataclass
@@ -130,3 +123,11 @@ async def test_without_braze_a_feast_fetch_waits_in_the_dlq_saying_what_to_set(t
         assert container.collaborators["app_store"] is None
     finally:
         await container.aclose()
+
+
+def test_the_service_revalidates_every_six_hours_and_consumes_both_fetch_queues() -> None:
+    assert Every(6 * 3600, apple_revalidate) in TOPOLOGY.schedules
+    handlers = {c.queue: c.handler for c in TOPOLOGY.consumers}
+    assert handlers["apple-subscriptions-to-fetch"] is apple_update
+    assert handlers["feast-apple-subscriptions-to-fetch"] is feast_apple_update
+    assert TOPOLOGY.queue("apple-subscriptions-to-fetch").max_receives == 8  # spec §5.5

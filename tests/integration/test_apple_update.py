@@ -7,7 +7,6 @@ an App Store Server API outage ending in the DLQ and replayed, and Feast user li
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from supporterflow.adapters.braze import BrazeIdentityLookup
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.adapters.outbound import AsgiTransport, Reply, Transport, Unreachable
 from supporterflow.bootstrap import Container, apple_emulator_directory
-from supporterflow.declare import Topology
 from supporterflow.domain.subscriptions.apple_v2 import AppStoreSubscription, SignedNotification
 from supporterflow.domain.subscriptions.dates import to_iso
 from supporterflow.emulators.apple.app import create_app_store_app
@@ -45,10 +43,10 @@ from supporterflow.emulators.apple.store import AppleStoreState, Step
 from supporterflow.emulators.braze import create_braze_app
 from supporterflow.entrypoints.http import create_app
 from supporterflow.functions.apple_update import apple_update, feast_apple_update
-from supporterflow.ports import GiveUp, Ignore, Retry, StoredMessage
+from supporterflow.ports import AppStore, GiveUp, Ignore, Retry, StoredMessage
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import drive, open_container
+from tests.support import drive, fast_retries, open_container
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW_ISO = "2026-03-01T12:00:00.000Z"
@@ -64,16 +62,7 @@ LIVE_QUEUE = "apple-subscriptions-to-fetch"
 FEAST_QUEUE = "feast-apple-subscriptions-to-fetch"
 HISTORICAL = "apple-historical-subscriptions"
 
-# The service's topology with back-off in milliseconds and no schedules (no revalidation run):
-# failures are retried at test speed.
-FAST = Topology(
-    tables=TOPOLOGY.tables,
-    queues=TOPOLOGY.queues,
-    consumers=tuple(
-        dataclasses.replace(c, backoff_base_s=0.01, backoff_max_s=0.05) for c in TOPOLOGY.consumers
-    ),
-    streams=TOPOLOGY.streams,
-)
+FAST = fast_retries(TOPOLOGY)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -468,16 +457,32 @@ async def live(tmp_path: Path) -> AsyncIterator[Container]:
     await container.aclose()
 
 
-async def live_update(
-    container: Container, response: dict[str, Any], *, app_store: FakeAppStore | None = None
+async def run_live(
+    container: Container,
+    body: bytes,
+    *,
+    app_store: AppStore | None = None,
+    receipts: FakeReceipts | None = None,
 ) -> None:
+    """The live consumer on one message, with this container's tables, queue and clock."""
     await apple_update(
-        message({"receipt": "RECEIPT"}),
+        body,
         subscriptions=container.tables["subscriptions"],
         apple_historical_subscriptions=container.queues[HISTORICAL],
         app_store=app_store,
-        receipts=FakeReceipts({"RECEIPT": response}),
+        receipts=receipts or FakeReceipts({}),
         clock=container.clock,
+    )
+
+
+async def live_update(
+    container: Container, response: dict[str, Any], *, app_store: FakeAppStore | None = None
+) -> None:
+    await run_live(
+        container,
+        message({"receipt": "RECEIPT"}),
+        app_store=app_store,
+        receipts=FakeReceipts({"RECEIPT": response}),
     )
 
 
@@ -533,14 +538,7 @@ async def test_a_message_that_is_no_subscription_reference_is_given_up(
     live: Container, body: bytes, reason: str
 ) -> None:
     with pytest.raises(GiveUp, match=f"^{reason}"):
-        await apple_update(
-            body,
-            subscriptions=live.tables["subscriptions"],
-            apple_historical_subscriptions=live.queues[HISTORICAL],
-            app_store=None,
-            receipts=FakeReceipts({}),
-            clock=live.clock,
-        )
+        await run_live(live, body)
 
 
 async def test_status_21006_with_receipt_info_is_stored(live: Container) -> None:
@@ -796,13 +794,10 @@ async def test_a_subscription_the_app_store_does_not_know_is_given_up(
     with pytest.raises(
         GiveUp, match=f"^the App Store does not know subscription 2000000000000001 of {BUNDLE}$"
     ):
-        await apple_update(
+        await run_live(
+            live,
             message({"originalTransactionId": "2000000000000001", "bundleId": BUNDLE}),
-            subscriptions=live.tables["subscriptions"],
-            apple_historical_subscriptions=live.queues[HISTORICAL],
             app_store=app_store,
-            receipts=FakeReceipts({}),
-            clock=live.clock,
         )
     with pytest.raises(GiveUp, match=r"^bundle id 'com.example.other' is not accepted"):
         await app_store.subscription("2000000000000001", "com.example.other")
@@ -817,13 +812,11 @@ async def test_a_receipt_row_is_stored_without_extra_when_the_server_api_fails(
     response = verify_receipt_response(
         "RECEIPT", [LIVE_INFO], [renewal_info("100000111", PRODUCT)], bundle_id=BUNDLE
     )
-    await apple_update(
+    await run_live(
+        live,
         message({"receipt": "RECEIPT"}),
-        subscriptions=live.tables["subscriptions"],
-        apple_historical_subscriptions=live.queues[HISTORICAL],
         app_store=server_api(tmp_path / "apple", transport),
         receipts=FakeReceipts({"RECEIPT": response}),
-        clock=live.clock,
     )
 
     row = await subscription(live, "100000111")
@@ -875,13 +868,10 @@ def app_store_state(
 
 
 async def fetch_v2(container: Container, app_store: FakeAppStore) -> None:
-    await apple_update(
+    await run_live(
+        container,
         message({"originalTransactionId": "2000000000000001", "bundleId": BUNDLE}),
-        subscriptions=container.tables["subscriptions"],
-        apple_historical_subscriptions=container.queues[HISTORICAL],
         app_store=app_store,
-        receipts=FakeReceipts({}),
-        clock=container.clock,
     )
 
 
