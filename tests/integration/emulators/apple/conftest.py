@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from appstoreserverlibrary.api_client import AsyncAppStoreServerAPIClient
 from appstoreserverlibrary.models.Environment import Environment
 from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier
 
 from supporterflow.emulators.apple.app import create_app_store_app
 from supporterflow.emulators.apple.auth import ApiKey
 from supporterflow.emulators.apple.certificates import CertificateChain, generate_chain
-from supporterflow.emulators.apple.client import BaseUrlAsyncAppStoreServerAPIClient
 from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import AppleStoreState
+from tests.integration.emulators.apple.library_clients import pointed_at
 
 BUNDLE_ID = "uk.co.example.app"
 PRODUCT_ID = "uk.co.example.monthly"
@@ -73,17 +74,15 @@ async def app_store(
 @pytest.fixture
 async def api_client(
     state: AppleStoreState, signer: AppStoreSigner, api_key: ApiKey
-) -> AsyncIterator[BaseUrlAsyncAppStoreServerAPIClient]:
+) -> AsyncIterator[AsyncAppStoreServerAPIClient]:
     """The library's async client, its httpx client swapped for one that calls the app in
     process."""
     app = create_app_store_app(state, signer=signer, api_key=api_key)
-    client = BaseUrlAsyncAppStoreServerAPIClient(
-        api_key.private_key_pem,
-        api_key.key_id,
-        api_key.issuer_id,
-        BUNDLE_ID,
-        Environment.SANDBOX,
-        base_url="http://emulator",
+    client = pointed_at(
+        AsyncAppStoreServerAPIClient(
+            api_key.private_key_pem, api_key.key_id, api_key.issuer_id, BUNDLE_ID, Environment.SANDBOX
+        ),
+        "http://emulator",
     )
     await client.http_client.aclose()
     client.http_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))

@@ -8,12 +8,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from appstoreserverlibrary.api_client import APIException
+from appstoreserverlibrary.api_client import APIException, AsyncAppStoreServerAPIClient
 from appstoreserverlibrary.models.Status import Status
 from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier
 
 from supporterflow.emulators.apple.auth import ApiKey
-from supporterflow.emulators.apple.client import BaseUrlAsyncAppStoreServerAPIClient
 from supporterflow.emulators.apple.store import PRODUCTION, AppleStoreState
 from tests.integration.emulators.apple.conftest import BUNDLE_ID, PRODUCT_ID
 
@@ -25,7 +24,7 @@ def new(state: AppleStoreState, environment: str = "Sandbox", bundle_id: str = B
 
 
 async def test_the_library_client_reads_all_subscription_statuses(
-    state: AppleStoreState, api_client: BaseUrlAsyncAppStoreServerAPIClient, verifier: SignedDataVerifier
+    state: AppleStoreState, api_client: AsyncAppStoreServerAPIClient, verifier: SignedDataVerifier
 ) -> None:
     otid = new(state)
     state.fail_to_renew(otid, grace=True)
@@ -44,7 +43,7 @@ async def test_the_library_client_reads_all_subscription_statuses(
 
 
 async def test_a_status_filter_leaves_out_other_statuses(
-    state: AppleStoreState, api_client: BaseUrlAsyncAppStoreServerAPIClient
+    state: AppleStoreState, api_client: AsyncAppStoreServerAPIClient
 ) -> None:
     otid = new(state)
     response = await api_client.get_all_subscription_statuses(otid, [Status.EXPIRED])
@@ -53,7 +52,7 @@ async def test_a_status_filter_leaves_out_other_statuses(
 
 @pytest.mark.parametrize("setup", ["unknown", "other bundle", "production"])
 async def test_a_subscription_out_of_reach_is_not_found(
-    state: AppleStoreState, api_client: BaseUrlAsyncAppStoreServerAPIClient, setup: str
+    state: AppleStoreState, api_client: AsyncAppStoreServerAPIClient, setup: str
 ) -> None:
     otid = {
         "unknown": "2999",

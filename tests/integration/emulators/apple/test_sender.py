@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from appstoreserverlibrary.api_client import AppStoreServerAPIClient
 from appstoreserverlibrary.models.Environment import Environment
 from appstoreserverlibrary.models.NotificationTypeV2 import NotificationTypeV2
 from appstoreserverlibrary.models.Status import Status
@@ -21,12 +22,12 @@ from supporterflow.emulators.apple.app import create_app_store_app
 from supporterflow.emulators.apple.auth import ApiKey
 from supporterflow.emulators.apple.certificates import CertificateChain
 from supporterflow.emulators.apple.cli import apple_app
-from supporterflow.emulators.apple.client import BaseUrlAppStoreServerAPIClient
 from supporterflow.emulators.apple.sender import send_notification
 from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import AppleStoreState
 from supporterflow.emulators.serving import RunningEmulator, start_in_thread
 from tests.integration.emulators.apple.conftest import BUNDLE_ID, PRODUCT_ID, verifier_for
+from tests.integration.emulators.apple.library_clients import pointed_at
 
 
 @pytest.fixture
@@ -118,13 +119,11 @@ def test_the_sync_library_client_calls_a_served_emulator(
 ) -> None:
     otid = state.subscribe(bundle_id=BUNDLE_ID, product_id=PRODUCT_ID).original_transaction_id
     with start_in_thread(create_app_store_app(state, signer=signer, api_key=api_key)) as running:
-        client = BaseUrlAppStoreServerAPIClient(
-            api_key.private_key_pem,
-            api_key.key_id,
-            api_key.issuer_id,
-            BUNDLE_ID,
-            Environment.SANDBOX,
-            base_url=running.url,
+        client = pointed_at(
+            AppStoreServerAPIClient(
+                api_key.private_key_pem, api_key.key_id, api_key.issuer_id, BUNDLE_ID, Environment.SANDBOX
+            ),
+            running.url,
         )
         response = client.get_all_subscription_statuses(otid)
     assert response.environment == Environment.SANDBOX
