@@ -432,7 +432,12 @@ class IdentityLookup(Protocol):
 
 
 class Retry(Exception):
-    """Transient: deliver again later, with back-off."""
+    """Transient: deliver again later, with back-off; not before ``after_s`` seconds when the
+    other side said when to come back (HTTP ``Retry-After``)."""
+
+    def __init__(self, message: str = "", *, after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.after_s = after_s
 
 
 class GiveUp(Exception):

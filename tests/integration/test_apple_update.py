@@ -607,7 +607,13 @@ class Unanswering:
         self.calls = 0
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         self.calls += 1
         raise Unreachable("timed out")
@@ -1164,12 +1170,18 @@ class Flaky:
         self.calls = 0
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         self.calls += 1
         if self.calls <= self.failures:
             raise Unreachable("timed out")
-        return await self._inner.request(method, path, json=json, headers=headers)
+        return await self._inner.request(method, path, json=json, content=content, headers=headers)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -98,6 +98,34 @@ async def test_a_retried_message_comes_back_after_its_back_off(tmp_path: Path, c
     container.close()
 
 
+@pytest.mark.parametrize(("after_s", "hidden_s"), [(40, 40), (10_000, 120)])
+async def test_a_retry_after_is_honoured_up_to_the_back_off_ceiling(
+    tmp_path: Path, clock: FrozenClock, after_s: float, hidden_s: int
+) -> None:
+    """A service that says when to come back (HTTP Retry-After) is not asked earlier; a very long
+    answer is capped at the consumer's ceiling, so a message is never parked for hours."""
+
+    async def throttled(body: bytes) -> None:
+        raise Retry("HTTP 429", after_s=after_s)
+
+    topology = topology_with(throttled, backoff_base_s=1, backoff_max_s=120)
+    container = open_container(tmp_path, topology, clock)
+    await container.queues["work"].send(b"x")
+
+    async def failed_once() -> bool:
+        page = await container.queues["work"].list()
+        return (
+            bool(page.messages)
+            and page.messages[0].receive_count == 1
+            and (page.messages[0].visible_at > clock.now())
+        )
+
+    await drive(Runtime(container, http=False), failed_once)
+    [message] = (await container.queues["work"].list()).messages
+    assert (message.visible_at - clock.now()).total_seconds() == hidden_s
+    container.close()
+
+
 async def test_a_message_that_keeps_failing_ends_in_the_dlq_with_the_last_error(
     tmp_path: Path, clock: FrozenClock
 ) -> None:

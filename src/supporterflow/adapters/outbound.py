@@ -13,10 +13,12 @@ process, without a socket: the local profile's emulators and the tests use it.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -37,6 +39,7 @@ class Reply:
 
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -52,8 +55,16 @@ class Unreachable(Exception):
 
 class Transport(Protocol):
     async def request(
-        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
-    ) -> Reply: ...
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """``json`` is sent as a JSON body; ``content`` as raw bytes (e.g. a form)."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -75,11 +86,20 @@ class AiohttpTransport:
         return self._session
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         try:
-            async with self._open().request(method, path, json=json, headers=headers) as response:
-                return Reply(response.status, await response.read())
+            async with self._open().request(
+                method, path, json=json, data=content, headers=headers
+            ) as response:
+                body = await response.read()
+                return Reply(response.status, body, {k.lower(): v for k, v in response.headers.items()})
         except TimeoutError as error:
             raise Unreachable("timed out") from error
         except aiohttp.ClientError as error:
@@ -99,15 +119,23 @@ class AsgiTransport:
         )
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         try:
-            response = await self._client.request(method, path, json=json, headers=headers)
+            response = await self._client.request(method, path, json=json, content=content, headers=headers)
         except httpx.TimeoutException as error:
             raise Unreachable("timed out") from error
         except httpx.TransportError as error:
             raise Unreachable(f"unreachable ({type(error).__name__})") from error
-        return Reply(response.status_code, response.content)
+        return Reply(
+            response.status_code, response.content, {k.lower(): v for k, v in response.headers.items()}
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -122,13 +150,14 @@ async def call(
     endpoint: str,
     metrics: Metrics | None = None,
     json: Any = None,
+    content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
     """``endpoint`` names the call in logs and metrics without its identifiers (e.g. a DocType)."""
     started = time.perf_counter()
     outcome = "error"
     try:
-        reply = await transport.request(method, path, json=json, headers=headers)
+        reply = await transport.request(method, path, json=json, content=content, headers=headers)
         outcome = str(reply.status)
     except Unreachable as error:
         raise Retry(f"{service} {endpoint}: {error}") from None
@@ -136,5 +165,20 @@ async def call(
         if metrics is not None:
             metrics.outbound_calls.labels(service, endpoint, outcome).observe(time.perf_counter() - started)
     if reply.status == 429 or reply.status >= 500:
-        raise Retry(f"{service} {endpoint}: HTTP {reply.status}")
+        raise Retry(f"{service} {endpoint}: HTTP {reply.status}", after_s=retry_after(reply))
     return reply
+
+
+def retry_after(reply: Reply) -> float | None:
+    """``Retry-After`` in seconds (RFC 9110: delay-seconds or an HTTP date), None when absent or
+    unreadable."""
+    value = reply.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

@@ -145,6 +145,10 @@ class QueueWorker:
             await self._queue.dead_letter(message, reason)
             return "dead_letter"
         delay = backoff_seconds(message.receive_count, base_s=self._backoff[0], max_s=self._backoff[1])
+        if isinstance(error, Retry) and error.after_s is not None:
+            # The other side said when to come back: never earlier, and never later than our
+            # own ceiling, so one answer cannot park a message for hours.
+            delay = max(delay, min(error.after_s, self._backoff[1]))
         # A Retry is an expected, explained failure: its reason says it all, no traceback needed.
         bound.warning(
             "message failed: will retry",
