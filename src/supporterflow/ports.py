@@ -419,6 +419,38 @@ class OfferSigner(Protocol):
         ...
 
 
+class Gone(Exception):
+    """The store no longer answers for this purchase (Google's 410: expired too long ago)."""
+
+
+class PushRejected(Exception):
+    """A Pub/Sub push whose OIDC token is missing or not Google's for our push subscription."""
+
+
+class GooglePlay(Protocol):
+    """The Play Developer API (spec §4.3, §4.4). Each returns the response body, None for a 404;
+    raises ``Gone`` for a 410, ``GiveUp`` for a refusal (400 "Invalid Value" ->
+    ``GiveUp("Invalid token value")``), ``Retry`` when Google is unavailable (with
+    ``after_s`` when it said when to come back)."""
+
+    async def subscription_v1(
+        self, package_name: str, subscription_id: str, purchase_token: str
+    ) -> dict[str, Any] | None: ...
+
+    async def subscription_v2(self, package_name: str, purchase_token: str) -> dict[str, Any] | None: ...
+
+    async def monetization_subscription(
+        self, package_name: str, product_id: str
+    ) -> dict[str, Any] | None: ...
+
+
+class PushAuthenticator(Protocol):
+    """Checks a Pub/Sub push's ``Authorization`` header: the claims of a valid token, or
+    ``PushRejected``; ``Retry`` when the certificates cannot be fetched."""
+
+    async def verify(self, authorization: str | None) -> dict[str, Any]: ...
+
+
 class IdentityLookup(Protocol):
     """Braze's user export (spec §10.2): the identity id kept against an external id (the Apple
     ``appAccountToken`` or Google ``obfuscatedExternalAccountId``), or None when there is none.

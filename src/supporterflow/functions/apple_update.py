@@ -8,11 +8,8 @@ A message names what to fetch:
 - ``{"originalTransactionId", "bundleId"}`` (V2 notifications, revalidation of V2 rows): "Get All
   Subscription Statuses", every signed item verified.
 
-Each row is written with a historical snapshot message (spec §1.7) in the same transaction, and
-only if no fresher state of that subscription is stored: ``fetchedAt`` is the time Apple
-produced the answer, so a slow fetch that finishes after a newer one never moves the
-subscription back. Feast rows are then linked to the user that Braze knows for the
-``appAccountToken`` (spec §5.7, §10.2).
+Each row is written with its historical snapshot, never over a fresher state, and Feast rows are
+linked to the user Braze knows for the ``appAccountToken`` (``subscription_store``; spec §5.7).
 
 What the runtime is told (spec §2.7): Apple unavailable or retryable -> ``Retry``; a sandbox
 receipt reaching production (21007) -> ``Ignore``; anything Apple refuses for good ->
@@ -22,10 +19,8 @@ acknowledged those silently for the live apps; docs/compatibility.md).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -39,21 +34,14 @@ from supporterflow.domain.subscriptions.apple_receipts import (
 )
 from supporterflow.domain.subscriptions.apple_v2 import to_v2_subscription
 from supporterflow.domain.subscriptions.apple_validation import to_sensible_payload_format
-from supporterflow.domain.subscriptions.dates import to_iso
 from supporterflow.domain.subscriptions.errors import ProcessingError
+from supporterflow.functions.subscription_store import link_identity, store_subscription
 from supporterflow.ports import (
-    Absent,
-    AnyOf,
     AppStore,
-    AttrEquals,
-    AttrLessThan,
-    AttrMissing,
     Clock,
-    ConditionFailed,
     GiveUp,
     IdentityLookup,
     Ignore,
-    Outgoing,
     Queue,
     Receipts,
     Retry,
@@ -82,7 +70,13 @@ async def apple_update(
 ) -> None:
     """The live apps' consumer of ``apple-subscriptions-to-fetch``."""
     for fetched in await _fetch(body, feast=False, app_store=app_store, receipts=receipts, clock=clock):
-        await _store(fetched.row, subscriptions, apple_historical_subscriptions, clock.now())
+        await store_subscription(
+            fetched.row,
+            subscriptions,
+            apple_historical_subscriptions,
+            payload=fetched.row["applePayload"],
+            now=clock.now(),
+        )
 
 
 async def feast_apple_update(
@@ -100,26 +94,22 @@ async def feast_apple_update(
     each subscription to the identity Braze holds for its ``appAccountToken``."""
     fetched = await _fetch(body, feast=True, app_store=app_store, receipts=receipts, clock=clock)
     for item in fetched:
-        await _store(item.row, subscriptions, apple_historical_subscriptions, clock.now())
+        await store_subscription(
+            item.row,
+            subscriptions,
+            apple_historical_subscriptions,
+            payload=item.row["applePayload"],
+            now=clock.now(),
+        )
     for item in fetched:
-        subscription_id = item.row["subscriptionId"]
-        if not item.app_account_token:
-            log.info(
-                "Feast subscription without appAccountToken: not linked", subscription_id=subscription_id
-            )
-            continue
-        identity_id = await identity_lookup.identity_id(item.app_account_token)
-        if identity_id is None:
-            log.warning("feast_apple_update_subs_missing_identity_id", subscription_id=subscription_id)
-            continue
-        link = {
-            "userId": identity_id,
-            "subscriptionId": subscription_id,
-            "creationTimestamp": to_iso(clock.now()),
-        }
-        # Once: a link that exists keeps its creation time (upstream rewrote it on every update).
-        with contextlib.suppress(ConditionFailed):
-            await user_subscriptions.put(link, condition=Absent())
+        await link_identity(
+            item.app_account_token,
+            item.row["subscriptionId"],
+            identity_lookup=identity_lookup,
+            user_subscriptions=user_subscriptions,
+            now=clock.now(),
+            missing_metric="feast_apple_update_subs_missing_identity_id",
+        )
 
 
 def _reference(body: bytes) -> dict[str, Any]:
@@ -198,31 +188,3 @@ async def _extra(app_store: AppStore | None, original_transaction_id: str, bundl
         log.warning("no StoreKit extra", subscription_id=original_transaction_id, reason=str(error))
         return ""
     return apple_extra(state.transaction) if state is not None else ""
-
-
-async def _store(row: dict[str, Any], subscriptions: Table, historical: Queue, now: datetime) -> None:
-    fetched_at = row["fetchedAt"]
-    not_newer = AnyOf(
-        (AttrMissing("fetchedAt"), AttrLessThan("fetchedAt", fetched_at), AttrEquals("fetchedAt", fetched_at))
-    )
-    outgoing = []
-    if row.get("applePayload"):
-        snapshot = {
-            "subscriptionId": row["subscriptionId"],
-            "snapshotDate": to_iso(now),
-            "payload": row["applePayload"],
-        }
-        outgoing.append(Outgoing(historical, json.dumps(snapshot, separators=(",", ":")).encode()))
-    try:
-        await subscriptions.put(row, condition=not_newer, then_send=outgoing)
-    except ConditionFailed:
-        log.info(
-            "a fresher state is already stored", subscription_id=row["subscriptionId"], fetched_at=fetched_at
-        )
-        return
-    log.info(
-        "subscription updated",
-        subscription_id=row["subscriptionId"],
-        status=row.get("status"),
-        end=row["endTimestamp"],
-    )
