@@ -16,6 +16,7 @@ from supporterflow.emulators.apple import cli as apple_cli
 from supporterflow.emulators.braze import BrazeState, create_braze_app
 from supporterflow.emulators.erpnext import create_erpnext_app
 from supporterflow.emulators.erpnext_documents import ErpNextState
+from supporterflow.emulators.google import cli as google_cli
 from supporterflow.emulators.user_service import UserServiceState, create_user_service_app
 
 emulate_app = typer.Typer(
@@ -120,6 +121,10 @@ def run_braze(
 emulate_app.command("apple", help="Run the App Store emulator (signed data, Server API, verifyReceipt).")(
     apple_cli.serve
 )
+# `supporterflow emulate google --port N`: the Google Play emulator, mounted the same way.
+emulate_app.command(
+    "google", help="Run the Google Play emulator (Play Developer API, OAuth, push certificates)."
+)(google_cli.serve)
 
 
 if __name__ == "__main__":

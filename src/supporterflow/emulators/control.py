@@ -72,13 +72,16 @@ def generic_fault_response(status: int, message: str) -> Response:
 @dataclass
 class Fault:
     """The next ``count`` requests whose method and decoded path match fail with ``status``;
-    ``count == -1`` keeps failing until the faults are cleared."""
+    ``count == -1`` keeps failing until the faults are cleared. ``retry_after_s`` adds a
+    ``Retry-After`` header (delay-seconds), as a rate-limited or overloaded service sends, so
+    clients' back-off can be tested."""
 
     status: int
     count: int = 1
     path_prefix: str = "/"
     method: str | None = None
     message: str = ""
+    retry_after_s: int | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return path.startswith(self.path_prefix) and self.method in (None, method)
@@ -103,7 +106,10 @@ class Fault:
         message = body.get("message", _phrase(status))
         if not isinstance(message, str):
             raise BadRequest("message must be a string")
-        return cls(status, count, path_prefix, method.upper() if method else None, message)
+        retry_after_s = body.get("retry_after_s")
+        if retry_after_s is not None and (not _is_int(retry_after_s) or retry_after_s < 0):
+            raise BadRequest("retry_after_s must be an integer >= 0 or null")
+        return cls(status, count, path_prefix, method.upper() if method else None, message, retry_after_s)
 
 
 def _phrase(status: int) -> str:
@@ -176,6 +182,10 @@ class ControlMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if fault is not None and fault.retry_after_s is not None:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"retry-after"]
+                    headers.append((b"retry-after", str(fault.retry_after_s).encode()))
+                    message = {**message, "headers": headers}
             await send(message)
 
         method: str = scope["method"]
