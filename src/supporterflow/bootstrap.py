@@ -11,8 +11,10 @@ import asyncio
 import functools
 import importlib
 import inspect
+import json
 import os
 import secrets
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ from supporterflow.adapters.apple import (
 from supporterflow.adapters.braze import BrazeIdentityLookup
 from supporterflow.adapters.clock import SystemClock
 from supporterflow.adapters.erpnext import ErpNextClient
+from supporterflow.adapters.google import GoogleAccessTokens, GooglePlayApi, PushTokenVerifier
 from supporterflow.adapters.objects import DirectoryObjectStore
 from supporterflow.adapters.outbound import AiohttpTransport, AsgiTransport, Transport
 from supporterflow.adapters.sqlite.coordination import SqliteCoordination
@@ -51,6 +54,10 @@ from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import AppleStoreState
 from supporterflow.emulators.braze import create_braze_app
 from supporterflow.emulators.erpnext import create_erpnext_app
+from supporterflow.emulators.google.app import CERTS_PATH, create_play_app
+from supporterflow.emulators.google.oauth import SERVICE_ACCOUNT_FILE, ServiceAccount
+from supporterflow.emulators.google.push import DEFAULT_PUSH_EMAIL, PushSigner
+from supporterflow.emulators.google.store import GooglePlayState
 from supporterflow.emulators.user_service import create_user_service_app
 from supporterflow.ports import Clock, QueueDepth, Retry
 from supporterflow.runtime.metrics import Metrics
@@ -326,6 +333,7 @@ def _downstream(settings: Settings, metrics: Metrics) -> _Downstream:
         found.transports.append(transport)
 
     _apple(settings, metrics, found)
+    _google(settings, metrics, found)
     return found
 
 
@@ -442,3 +450,82 @@ def _apple(settings: Settings, metrics: Metrics, found: _Downstream) -> None:
 def _keep(found: _Downstream, transport: Transport) -> Transport:
     found.transports.append(transport)
     return transport
+
+
+#: The in-process Play emulator's token URI: written in its service-account file, reached
+#: through the in-process transport by path.
+EMULATED_TOKEN_URI = "http://play.emulator/token"  # noqa: S105 (a URL)
+#: The push audience of the local profile when SF_GOOGLE_PUSH_AUDIENCE is not set.
+LOCAL_PUSH_AUDIENCE = "supporterflow-local-push"
+
+
+def google_emulator_directory(settings: Settings) -> Path:
+    """Where the local profile keeps the Play emulator's keys, service-account file and
+    purchases: beside the database, for ``google send-test-notification``."""
+    return settings.database.parent / "google-emulator"
+
+
+def _google(settings: Settings, metrics: Metrics, found: _Downstream) -> None:
+    """Google Play: service-account tokens, the Play Developer API, Pub/Sub push tokens.
+
+    With the emulators on, what is not configured explicitly comes from the in-process Play
+    emulator: its service account (file in ``google-emulator/``), its API, its push keys."""
+    given = settings.model_fields_set
+    emulator: Any = None
+    directory = google_emulator_directory(settings)
+    if settings.emulators == "on":
+        directory.mkdir(parents=True, exist_ok=True)
+        state = GooglePlayState(directory / "purchases.sqlite3")
+        found.closers.append(state.close)
+        emulator = create_play_app(
+            state,
+            service_account=ServiceAccount.load_or_create(directory, EMULATED_TOKEN_URI),
+            push_signer=PushSigner.load_or_create(directory),
+            token_uri=EMULATED_TOKEN_URI,
+        )
+
+    def reach(url: str, setting: str) -> tuple[Transport, str]:
+        """The transport and path of ``url``: the emulator's own, unless set explicitly."""
+        if emulator is not None and setting not in given:
+            return _keep(found, AsgiTransport(emulator, "play")), urllib.parse.urlsplit(url).path
+        origin, path = split_url(url)
+        return _keep(found, AiohttpTransport(origin)), path
+
+    account_file = settings.google_service_account_file
+    if account_file is None and emulator is not None:
+        account_file = directory / SERVICE_ACCOUNT_FILE
+    if account_file is None:
+        hint = "set SF_GOOGLE_SERVICE_ACCOUNT_FILE, or SF_EMULATORS=on"
+        found.clients["google_tokens"] = NotConfigured("the Google service account", hint)
+        found.clients["google_play"] = NotConfigured("the Play Developer API", hint)
+    else:
+        token_uri = (
+            settings.google_oauth_token_url
+            if "google_oauth_token_url" in given
+            else json.loads(account_file.read_text()).get("token_uri", settings.google_oauth_token_url)
+        )
+        if emulator is not None and "google_service_account_file" not in given:
+            token_transport: Transport = _keep(found, AsgiTransport(emulator, "play"))
+        else:
+            token_transport = _keep(found, AiohttpTransport(split_url(token_uri)[0]))
+        tokens = GoogleAccessTokens.from_file(
+            str(account_file),
+            token_transport,
+            token_uri=token_uri if "google_oauth_token_url" in given else None,
+        )
+        api, _ = reach(settings.google_play_api_url, "google_play_api_url")
+        found.clients["google_tokens"] = tokens
+        found.clients["google_play"] = GooglePlayApi(api, tokens, metrics)
+
+    audience = settings.google_push_audience or (LOCAL_PUSH_AUDIENCE if emulator is not None else None)
+    if audience is None:
+        found.clients["push_authenticator"] = None
+    else:
+        certs_url = settings.google_push_certs_url
+        if emulator is not None and "google_push_certs_url" not in given:
+            certs_url = "http://play.emulator" + CERTS_PATH
+        transport, path = reach(certs_url, "google_push_certs_url")
+        email = settings.google_push_service_account or (DEFAULT_PUSH_EMAIL if emulator is not None else None)
+        found.clients["push_authenticator"] = PushTokenVerifier(
+            transport, path, audience=audience, service_account=email
+        )

@@ -123,7 +123,9 @@ class Settings(BaseSettings):
     google_push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     """Certificates of Pub/Sub push tokens."""
     google_pubsub_secret: SecretStr | None = None
-    """Legacy `?secret=` of the Google pubsub endpoints."""
+    """Legacy `?secret=` of `POST /google/pubsub`."""
+    feast_google_pubsub_secret: SecretStr | None = None
+    """Legacy `?secret=` of `POST /feast/google/pubsub`."""
 
     # Identity (user access tokens)
     oidc_issuer: str | None = None

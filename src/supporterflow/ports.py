@@ -444,6 +444,13 @@ class GooglePlay(Protocol):
     ) -> dict[str, Any] | None: ...
 
 
+class AccessTokens(Protocol):
+    """OAuth access tokens of a service account: ``refresh`` gets a new one now and says when it
+    expires (``Retry`` when the token endpoint does not grant one)."""
+
+    async def refresh(self) -> tuple[str, datetime | None]: ...
+
+
 class PushAuthenticator(Protocol):
     """Checks a Pub/Sub push's ``Authorization`` header: the claims of a valid token, or
     ``PushRejected``; ``Retry`` when the certificates cannot be fetched."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from supporterflow.declare import Consumer, Every, Index, QueueDef, TableDef, Topology
 from supporterflow.functions.apple_revalidate import apple_revalidate
 from supporterflow.functions.apple_update import apple_update, feast_apple_update
+from supporterflow.functions.google_oauth import google_oauth
+from supporterflow.functions.google_update import feast_google_update, google_update
 from supporterflow.functions.supporter_consume import supporter_consume
 
 SUBSCRIPTIONS = TableDef(
@@ -58,6 +60,13 @@ FEAST_APPLE_SUBSCRIPTIONS_TO_FETCH = QueueDef(
 )
 # Snapshots for the datalake export (spec §1.7, §9.4); nothing consumes them until it runs.
 APPLE_HISTORICAL_SUBSCRIPTIONS = QueueDef("apple-historical-subscriptions", visibility_s=300, max_receives=8)
+GOOGLE_SUBSCRIPTIONS_TO_FETCH = QueueDef("google-subscriptions-to-fetch", visibility_s=60, max_receives=8)
+FEAST_GOOGLE_SUBSCRIPTIONS_TO_FETCH = QueueDef(
+    "feast-google-subscriptions-to-fetch", visibility_s=60, max_receives=8
+)
+GOOGLE_HISTORICAL_SUBSCRIPTIONS = QueueDef(
+    "google-historical-subscriptions", visibility_s=300, max_receives=8
+)
 
 TOPOLOGY = Topology(
     tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS),
@@ -66,6 +75,9 @@ TOPOLOGY = Topology(
         APPLE_SUBSCRIPTIONS_TO_FETCH,
         FEAST_APPLE_SUBSCRIPTIONS_TO_FETCH,
         APPLE_HISTORICAL_SUBSCRIPTIONS,
+        GOOGLE_SUBSCRIPTIONS_TO_FETCH,
+        FEAST_GOOGLE_SUBSCRIPTIONS_TO_FETCH,
+        GOOGLE_HISTORICAL_SUBSCRIPTIONS,
     ),
     consumers=(
         # Each delivery waits on several HTTP calls in a row (signup, then each document):
@@ -83,6 +95,11 @@ TOPOLOGY = Topology(
         Consumer(
             "feast-apple-subscriptions-to-fetch", feast_apple_update, concurrency=64, backoff_base_s=2.0
         ),
+        # The same for Google: two or three Play Developer API calls per fetch.
+        Consumer("google-subscriptions-to-fetch", google_update, concurrency=64, backoff_base_s=2.0),
+        Consumer(
+            "feast-google-subscriptions-to-fetch", feast_google_update, concurrency=64, backoff_base_s=2.0
+        ),
     ),
-    schedules=(Every(6 * 3600, apple_revalidate),),
+    schedules=(Every(6 * 3600, apple_revalidate), Every(15 * 60, google_oauth)),
 )

@@ -19,9 +19,7 @@ the StoreKit ``extra`` when it is fetched).
 from __future__ import annotations
 
 import hmac
-import json
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -35,11 +33,10 @@ from supporterflow.domain.subscriptions.apple_v1 import (
 )
 from supporterflow.domain.subscriptions.apple_v2 import fetch_reference, notification_summary, to_v2_event
 from supporterflow.functions.answers import Answer, standard
+from supporterflow.functions.subscription_store import compact, record_event_once
 from supporterflow.ports import (
-    Absent,
     AppStore,
     Clock,
-    ConditionFailed,
     Outgoing,
     Queue,
     SignedDataRejected,
@@ -51,11 +48,6 @@ log = structlog.get_logger(__name__)
 
 def _same_secret(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _message(reference: Mapping[str, Any]) -> bytes:
-    # Compact JSON with keys in the original's order: queue bodies are compared byte for byte (§14).
-    return json.dumps(reference, separators=(",", ":")).encode()
 
 
 async def apple_pubsub(
@@ -91,7 +83,7 @@ async def apple_pubsub(
     except ValueError as error:  # an empty latest_receipt_info: upstream crashed with a 502 (§13.1.2)
         return standard(400, str(error))
     reference = to_sqs_sub_reference(notification)
-    await subscription_events.put(event, then_send=[Outgoing(subscriptions_to_fetch, _message(reference))])
+    await subscription_events.put(event, then_send=[Outgoing(subscriptions_to_fetch, compact(reference))])
     log.info(
         "App Store V1 notification stored",
         notification_type=event["eventType"],
@@ -135,20 +127,15 @@ async def _signed(
         return standard(400 if error.malformed else 401, str(error))
     event = to_v2_event(notification, now=clock.now())
     reference = fetch_reference(notification)
-    outgoing = [Outgoing(to_fetch, _message(reference))] if reference else []
     summary = notification_summary(notification)
-    for attempt in range(2):
-        try:
-            await events.put(event, condition=Absent(), then_send=outgoing)
-        except ConditionFailed:
-            stored = await events.get({k: event[k] for k in ("subscriptionId", "timestampAndType")})
-            if stored is not None and stored.get("notificationUUID") == event["notificationUUID"]:
-                log.info("App Store V2 notification already stored", **summary)
-                return standard(200)
-            if attempt == 0:
-                # Another notification of the same subscription, type and millisecond.
-                event["timestampAndType"] += f"|{event['notificationUUID']}"
-            continue
+    stored = await record_event_once(
+        event,
+        identity="notificationUUID",
+        events=events,
+        messages=lambda _: [Outgoing(to_fetch, compact(reference))] if reference else [],
+    )
+    if stored:
         log.info("App Store V2 notification stored", queued=bool(reference), **summary)
-        return standard(200)
-    raise RuntimeError(f"notification {event['notificationUUID']} could neither be stored nor found")
+    else:
+        log.info("App Store V2 notification already stored", **summary)
+    return standard(200)

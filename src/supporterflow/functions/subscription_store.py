@@ -4,6 +4,8 @@
   transaction, and only if no fresher state is stored: ``fetchedAt`` says when the store
   produced (Apple) or was asked for (Google) this state, so a slow fetch that finishes after a
   newer one never moves the subscription back (docs/subscription-state.md).
+- ``record_event_once``: a notification's event row, written once however often the store
+  delivers the notification;
 - ``link_identity``: the Feast flows' user link, from the identity Braze keeps against the
   purchase's external id (spec §5.7, §5.8, §10.2), written once.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -92,3 +95,31 @@ async def link_identity(
     with contextlib.suppress(ConditionFailed):
         await user_subscriptions.put(link, condition=Absent())
     return identity_id
+
+
+async def record_event_once(
+    event: dict[str, Any],
+    *,
+    identity: str,
+    events: Table,
+    messages: Callable[[dict[str, Any]], list[Outgoing]],
+) -> bool:
+    """Write ``event`` and the ``messages(event)`` it must not exist without, once per value of
+    its ``identity`` attribute (Apple's ``notificationUUID``, Pub/Sub's ``messageId``). True when
+    written now, False when this notification was already stored (a store's retry).
+
+    The key comes from the store's own time, so a retry lands on the same row; another
+    notification that happens to share the key (same purchase, type and millisecond) is kept
+    under the key with its identity appended."""
+    for attempt in range(2):
+        try:
+            await events.put(event, condition=Absent(), then_send=messages(event))
+        except ConditionFailed:
+            stored = await events.get({k: event[k] for k in ("subscriptionId", "timestampAndType")})
+            if stored is not None and stored.get(identity) == event[identity]:
+                return False
+            if attempt == 0:
+                event["timestampAndType"] += f"|{event[identity]}"
+            continue
+        return True
+    raise RuntimeError(f"event {event[identity]} could neither be stored nor found")
