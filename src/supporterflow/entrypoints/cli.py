@@ -18,13 +18,21 @@ from rich.table import Table
 
 from supporterflow import __version__
 from supporterflow.adapters.clock import SystemClock
-from supporterflow.bootstrap import Container, apple_emulator_directory, bootstrap, identity_key
+from supporterflow.bootstrap import (
+    LOCAL_PUSH_AUDIENCE,
+    Container,
+    apple_emulator_directory,
+    bootstrap,
+    google_emulator_directory,
+    identity_key,
+)
 from supporterflow.config import ConfigurationError, Settings, load_settings, reference_table
 from supporterflow.domain.supporters.identity_hash import complete_identity_hashes
 from supporterflow.domain.supporters.models import PRODUCER_REQUEST
 from supporterflow.domain.supporters.schema import validate
 from supporterflow.emulators.apple import cli as apple_emulator_cli
 from supporterflow.emulators.cli import emulate_app
+from supporterflow.emulators.google import cli as google_emulator_cli
 from supporterflow.entrypoints.http.supporter_events import public_state
 from supporterflow.functions.apple_revalidate import RevalidationSummary, apple_revalidate
 from supporterflow.functions.supporter_produce import validation_answer, validation_context
@@ -43,6 +51,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(emulate_app, name="emulate")
 apple_app = typer.Typer(no_args_is_help=True, help="App Store tools.")
 app.add_typer(apple_app, name="apple")
+google_app = typer.Typer(no_args_is_help=True, help="Google Play tools.")
+app.add_typer(google_app, name="google")
 
 out = Console()
 err = Console(stderr=True)
@@ -392,6 +402,53 @@ def apple_send_test_notification(
         version=version,
         password=password,
         state=state or directory / "subscriptions.sqlite3",
+        cert_dir=cert_dir or directory,
+    )
+
+
+@google_app.command("send-test-notification")
+def google_send_test_notification(
+    url: Annotated[
+        str | None, typer.Option(help="Where to POST (default: this service's /google/pubsub).")
+    ] = None,
+    type_: Annotated[
+        str, typer.Option("--type", help=f"One of {', '.join(google_emulator_cli.NOTIFICATION_TYPES)}.")
+    ] = "purchase",
+    purchase_token: Annotated[
+        str | None, typer.Option(help="An existing emulated purchase (default: a new one).")
+    ] = None,
+    package_name: Annotated[str, typer.Option(help="Package of a new purchase.")] = "com.guardian",
+    product_id: Annotated[
+        str, typer.Option(help="Product of a new purchase.")
+    ] = google_emulator_cli.DEFAULT_PRODUCT,
+    new_product_id: Annotated[str | None, typer.Option(help="upgrade: the new product.")] = None,
+    feast: Annotated[bool, typer.Option(help="Post to /feast/google/pubsub (with the default URL).")] = False,
+    state: Annotated[
+        Path | None, typer.Option(help="Emulated purchases (default: the local service's).")
+    ] = None,
+    cert_dir: Annotated[
+        Path | None, typer.Option(help="Emulator keys (default: the local service's).")
+    ] = None,
+) -> None:
+    """Apply one Google Play life-cycle step and push its notification to a running server.
+
+    By default everything is the local service's own: its URL and push audience, and the keys and
+    purchases of its in-process Play emulator, so the push verifies and its fetch finds the
+    purchase."""
+    settings = _settings()
+    directory = google_emulator_directory(settings)
+    path = "/feast/google/pubsub" if feast else "/google/pubsub"
+    google_emulator_cli.send(
+        url=url or f"http://{settings.host}:{settings.port}{path}",
+        type_=type_,
+        purchase_token=purchase_token,
+        package_name=package_name,
+        product_id=product_id,
+        new_product_id=new_product_id,
+        audience=settings.google_push_audience or LOCAL_PUSH_AUDIENCE,
+        secret=None,
+        oidc=True,
+        state=state or directory / "purchases.sqlite3",
         cert_dir=cert_dir or directory,
     )
 

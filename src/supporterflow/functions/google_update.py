@@ -36,7 +36,7 @@ from supporterflow.domain.subscriptions.google_play import (
     to_live_subscription,
 )
 from supporterflow.domain.subscriptions.products import billing_period
-from supporterflow.functions.subscription_store import link_identity, store_subscription
+from supporterflow.functions.subscription_store import compact, link_identity, store_subscription
 from supporterflow.ports import (
     AttrMissing,
     Clock,
@@ -47,6 +47,7 @@ from supporterflow.ports import (
     GooglePlay,
     IdentityLookup,
     Ignore,
+    Outgoing,
     Queue,
     Retry,
     Table,
@@ -94,6 +95,7 @@ async def google_update(
     subscriptions: Table,
     subscription_events: Table,
     google_historical_subscriptions: Queue,
+    google_subscriptions_to_fetch: Queue,
     google_play: GooglePlay,
     clock: Clock,
 ) -> None:
@@ -130,10 +132,11 @@ async def google_update(
     except ProcessingError as error:
         raise _processing(error) from None
     row.update(state_columns(v2, v1, now=clock.now(), fetched_at=fetched_at, voided=reference.voided))
+    await _keep_supersession(row, subscriptions)
     if await store_subscription(
         row, subscriptions, google_historical_subscriptions, payload=v1, now=clock.now()
     ):
-        await _supersede(row, subscriptions)
+        await _supersede(row, reference.package_name, subscriptions, google_subscriptions_to_fetch)
     await _complete_event(
         reference, subscription_events, free_trial=_free_trial(v1), extra=extra, offer_id=offer_id, live=True
     )
@@ -146,6 +149,7 @@ async def feast_google_update(
     subscription_events: Table,
     user_subscriptions: Table,
     google_historical_subscriptions: Queue,
+    feast_google_subscriptions_to_fetch: Queue,
     google_play: GooglePlay,
     identity_lookup: IdentityLookup,
     clock: Clock,
@@ -172,10 +176,11 @@ async def feast_google_update(
         raise _processing(error) from None
     row = to_feast_subscription(reference.purchase_token, reference.package_name, subscription)
     row.update(state_columns(v2, v1, now=clock.now(), fetched_at=fetched_at, voided=reference.voided))
+    await _keep_supersession(row, subscriptions)
     if await store_subscription(
         row, subscriptions, google_historical_subscriptions, payload=v1, now=clock.now()
     ):
-        await _supersede(row, subscriptions)
+        await _supersede(row, reference.package_name, subscriptions, feast_google_subscriptions_to_fetch)
     await link_identity(
         subscription.obfuscated_external_account_id,
         reference.purchase_token,
@@ -198,17 +203,29 @@ def _free_trial(v1: dict[str, Any] | None) -> bool | None:
     return None if v1 is None else v1.get("paymentState") == FREE_TRIAL
 
 
-async def _supersede(row: dict[str, Any], subscriptions: Table) -> None:
-    """Mark the purchase this one replaced, once; an unknown old purchase is left alone."""
+async def _keep_supersession(row: dict[str, Any], subscriptions: Table) -> None:
+    """A replaced purchase stays replaced when it is fetched again."""
+    stored = await subscriptions.get({"subscriptionId": row["subscriptionId"]})
+    if stored is not None and stored.get("supersededBy"):
+        row["supersededBy"] = stored["supersededBy"]
+
+
+async def _supersede(row: dict[str, Any], package_name: str, subscriptions: Table, to_fetch: Queue) -> None:
+    """Mark the purchase this one replaced, once, and fetch it again: Google ends the old
+    subscription when it issues the new one, and may not say so in a notification of its own.
+    An old purchase that is not stored is left alone."""
     old_token = row.get("linkedPurchaseToken")
     if not old_token or old_token == row["subscriptionId"]:
         return
     old = await subscriptions.get({"subscriptionId": old_token})
     if old is None or old.get("supersededBy"):
         return
+    refetch = {"packageName": package_name, "purchaseToken": old_token, "subscriptionId": old["productId"]}
     try:
         await subscriptions.put(
-            {**old, "supersededBy": row["subscriptionId"]}, condition=AttrMissing("supersededBy")
+            {**old, "supersededBy": row["subscriptionId"]},
+            condition=AttrMissing("supersededBy"),
+            then_send=[Outgoing(to_fetch, compact(refetch))],
         )
     except ConditionFailed:
         return

@@ -23,10 +23,12 @@ import structlog
 from supporterflow.domain.subscriptions.dates import to_iso
 from supporterflow.ports import (
     Absent,
+    AllOf,
     AnyOf,
     AttrEquals,
     AttrLessThan,
     AttrMissing,
+    Condition,
     ConditionFailed,
     IdentityLookup,
     Outgoing,
@@ -48,15 +50,18 @@ async def store_subscription(
     """Write ``row`` with the snapshot ``{subscriptionId, snapshotDate, payload}`` (sent only when
     ``payload`` is truthy, as upstream). False when a fresher state was already stored."""
     fetched_at = row["fetchedAt"]
-    not_newer = AnyOf(
+    condition: Condition = AnyOf(
         (AttrMissing("fetchedAt"), AttrLessThan("fetchedAt", fetched_at), AttrEquals("fetchedAt", fetched_at))
     )
+    if "supersededBy" not in row:
+        # A supersession (google_update) is never undone by a fetch that did not know of it.
+        condition = AllOf((condition, AttrMissing("supersededBy")))
     outgoing = []
     if payload:
         snapshot = {"subscriptionId": row["subscriptionId"], "snapshotDate": to_iso(now), "payload": payload}
         outgoing.append(Outgoing(historical, compact(snapshot)))
     try:
-        await subscriptions.put(row, condition=not_newer, then_send=outgoing)
+        await subscriptions.put(row, condition=condition, then_send=outgoing)
     except ConditionFailed:
         log.info(
             "a fresher state is already stored", subscription_id=row["subscriptionId"], fetched_at=fetched_at
