@@ -126,6 +126,10 @@ def _serve(settings: Settings, *, http: bool) -> None:
                         f"App Store emulator in {apple_emulator_directory(settings)}: try "
                         "[bold]supporterflow apple send-test-notification --type SUBSCRIBED[/bold]"
                     )
+                    err.print(
+                        f"Google Play emulator in {google_emulator_directory(settings)}: try "
+                        "[bold]supporterflow google send-test-notification --type purchase[/bold]"
+                    )
             await runtime.run(create_app(container) if http else None)
 
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:
