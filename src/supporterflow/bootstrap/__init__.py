@@ -1,0 +1,248 @@
+"""The composition root: settings -> adapters -> functions. The only module that builds adapters.
+
+Handlers declare their collaborators as parameters named after the resource (``subscriptions``,
+``apple_subscriptions_to_fetch``, ``clock``, ``settings``...); ``inject`` binds them once at start, so
+a missing collaborator is a start-up error, never a failure on the first message.
+
+This module builds the container; ``downstream`` the clients of the authorities (user service,
+ERPNext, Braze), ``stores`` those of the App Store and Google Play, ``parts`` what they share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from supporterflow.adapters.clock import SystemClock
+from supporterflow.adapters.objects import DirectoryObjectStore
+from supporterflow.adapters.outbound import Transport
+from supporterflow.adapters.sqlite.coordination import SqliteCoordination
+from supporterflow.adapters.sqlite.database import Database
+from supporterflow.adapters.sqlite.queues import SqliteQueue, queue_topic
+from supporterflow.adapters.sqlite.stream import STREAM_TOPIC, SqliteChangeStream
+from supporterflow.adapters.sqlite.tables import SqliteTable
+from supporterflow.bootstrap.downstream import downstream_clients
+from supporterflow.bootstrap.parts import NotConfigured
+from supporterflow.bootstrap.stores import (
+    EMULATED_TOKEN_URI,
+    LOCAL_PUSH_AUDIENCE,
+    apple_emulator_directory,
+    google_emulator_directory,
+)
+from supporterflow.config import ConfigurationError, Settings, load_settings
+from supporterflow.declare import Topology, python_name
+from supporterflow.ports import Clock, QueueDepth
+from supporterflow.runtime.metrics import Metrics
+
+__all__ = [
+    "EMULATED_TOKEN_URI",
+    "LOCAL_PUSH_AUDIENCE",
+    "Container",
+    "NotConfigured",
+    "QueueSummary",
+    "apple_emulator_directory",
+    "bootstrap",
+    "google_emulator_directory",
+    "identity_key",
+    "load_topology",
+]
+
+
+def identity_key(settings: Settings) -> bytes:
+    """The identity-hash key: configured, or (local profile) made up once and kept beside the
+    database, so hashes stay the same across restarts. Losing it breaks every stored hash."""
+    if settings.identity_hash_key is not None:
+        return settings.identity_hash_key.get_secret_value().encode()
+    path = settings.database.parent / "identity-hash.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: use that one
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def load_topology(reference: str) -> Topology:
+    """``module:attribute`` -> the Topology it names."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        topology = getattr(importlib.import_module(module_name), attribute or "TOPOLOGY")
+    except (ImportError, AttributeError) as error:
+        raise ConfigurationError(f"SF_TOPOLOGY={reference}: {error}") from None
+    if not isinstance(topology, Topology):
+        raise ConfigurationError(f"SF_TOPOLOGY={reference} is not a Topology")
+    return topology
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    name: str
+    depth: QueueDepth
+    dead_letters: int | None  # None: the queue has no DLQ
+
+
+@dataclass
+class Container:
+    """Everything one process runs on, built from the settings."""
+
+    settings: Settings
+    topology: Topology
+    clock: Clock
+    database: Database
+    tables: dict[str, SqliteTable]
+    queues: dict[str, SqliteQueue]
+    stream: SqliteChangeStream
+    coordination: SqliteCoordination
+    objects: DirectoryObjectStore
+    collaborators: dict[str, Any] = field(default_factory=dict)  # downstream clients, keys
+    unavailable: dict[str, str] = field(default_factory=dict)  # collaborator -> how to provide it
+    transports: list[Transport] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # in-process emulators' state
+    admin_keys: list[str] = field(default_factory=list)
+    generated_admin_key: str | None = None  # set when the local profile made one up: print it
+    producer_keys: dict[str, str] = field(default_factory=dict)  # x-api-key -> producer name
+    generated_producer_key: str | None = None  # the local profile's "local" producer, to print
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def dependencies(self) -> dict[str, Any]:
+        """What a handler may ask for, by parameter name."""
+        provided: dict[str, Any] = {"clock": self.clock, "settings": self.settings, "objects": self.objects}
+        provided.update({python_name(name): table for name, table in self.tables.items()})
+        provided.update({python_name(name): queue for name, queue in self.queues.items()})
+        provided.update(self.collaborators)
+        return provided
+
+    def inject(self, handler: Callable[..., Any], *, leading: int = 0) -> Callable[..., Any]:
+        """Bind every parameter of ``handler`` after the first ``leading`` ones (the message, the
+        change record) to the collaborator of the same name."""
+        provided = self.dependencies()
+        parameters = list(inspect.signature(handler).parameters.values())[leading:]
+        missing = [p.name for p in parameters if p.name not in provided and p.default is p.empty]
+        if missing:
+            hints = "".join(
+                f" ({name}: {self.unavailable[name]})" for name in missing if name in self.unavailable
+            )
+            raise ConfigurationError(
+                f"{handler.__module__}.{handler.__qualname__} needs {', '.join(missing)}, "
+                f"which this process does not provide{hints}"
+            )
+        return functools.partial(
+            handler, **{p.name: provided[p.name] for p in parameters if p.name in provided}
+        )
+
+    def watch_queue(self, name: str) -> asyncio.Event:
+        """Set when this process commits a message to ``name`` (consumers also poll, for others)."""
+        return self.database.watch(queue_topic(name))
+
+    def watch_stream(self) -> asyncio.Event:
+        return self.database.watch(STREAM_TOPIC)
+
+    def open(self) -> Container:
+        self.database.open()
+        return self
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+        self.database.close()
+
+    async def aclose(self) -> None:
+        """Close the downstream connections too (``close`` alone leaves them to the process end)."""
+        for transport in self.transports:
+            await transport.aclose()
+        self.close()
+
+    def dead_letter_queue(self, name: str) -> SqliteQueue:
+        """The DLQ named, or the DLQ of the queue named; ``LookupError`` says why there is none."""
+        try:
+            definition = self.topology.queue(name)
+        except KeyError:
+            raise LookupError(f"no queue named {name}") from None
+        dlq_name = definition.dlq_name or name
+        if dlq_name not in self.dead_letter_queue_names():
+            raise LookupError(f"{name} has no dead-letter queue")
+        return self.queues[dlq_name]
+
+    def dead_letter_queue_names(self) -> set[str]:
+        return {q.dlq_name for q in self.topology.all_queues() if q.dlq_name}
+
+    async def queue_summaries(self) -> list[QueueSummary]:
+        """Every queue that is not itself a DLQ, with its depth and how many dead letters it has."""
+        summaries = []
+        for q in self.topology.all_queues():
+            if q.name in self.dead_letter_queue_names():
+                continue
+            depth = await self.queues[q.name].depth()
+            dead = (await self.queues[q.dlq_name].depth()).total if q.dlq_name else None
+            summaries.append(QueueSummary(q.name, depth, dead))
+        return summaries
+
+    async def refresh_metrics(self) -> None:
+        """Read queue depths and stream lags into the gauges (called before each scrape)."""
+        dlqs = self.dead_letter_queue_names()
+        for name, queue in self.queues.items():
+            depth = await queue.depth()
+            if name in dlqs:
+                self.metrics.dlq_messages.labels(name).set(depth.total)
+            for state in ("visible", "in_flight", "delayed"):
+                self.metrics.queue_messages.labels(name, state).set(getattr(depth, state))
+        for subscription in self.topology.streams:
+            lag = await self.stream.lag(subscription.name, tables=[subscription.table])
+            self.metrics.stream_lag.labels(subscription.name).set(lag)
+
+
+def bootstrap(
+    settings: Settings | None = None, *, clock: Clock | None = None, topology: Topology | None = None
+) -> Container:
+    """Build (not open) the container of the configured profile."""
+    settings = settings or load_settings()
+    if settings.profile == "aws":
+        raise ConfigurationError(
+            "the aws profile is not implemented yet (DynamoDB, SQS and S3 adapters come with the AWS "
+            "runtime); use SF_PROFILE=local"
+        )
+    topology = topology or load_topology(settings.topology)
+    clock = clock or SystemClock()
+    database = Database(settings.database, synchronous=settings.sqlite_synchronous)
+    metrics = Metrics()
+    downstream = downstream_clients(settings, metrics)
+    admin_keys = [key.get_secret_value() for key in settings.admin_api_keys]
+    # Only the local profile gets here without keys (the aws profile requires them).
+    generated = None if admin_keys else secrets.token_urlsafe(24)
+    if generated:
+        admin_keys = [generated]
+    producer_keys = settings.producer_keys_by_name
+    generated_producer = None if producer_keys else secrets.token_urlsafe(24)
+    if generated_producer:
+        producer_keys = {generated_producer: "local"}
+    return Container(
+        producer_keys=producer_keys,
+        generated_producer_key=generated_producer,
+        collaborators={"identity_key": identity_key(settings), **downstream.clients},
+        unavailable=downstream.unavailable,
+        transports=downstream.transports,
+        closers=downstream.closers,
+        metrics=metrics,
+        admin_keys=admin_keys,
+        generated_admin_key=generated,
+        settings=settings,
+        topology=topology,
+        clock=clock,
+        database=database,
+        tables={t.name: SqliteTable(database, t, clock) for t in topology.tables},
+        queues={q.name: SqliteQueue(database, q, clock) for q in topology.all_queues()},
+        stream=SqliteChangeStream(database, clock),
+        coordination=SqliteCoordination(database, clock),
+        objects=DirectoryObjectStore(settings.object_store_dir),
+    )
