@@ -46,6 +46,13 @@ _REFRESH_MARGIN: Final = timedelta(minutes=5)
 _CERTS_MIN_REFETCH_S: Final = 60.0
 _DEFAULT_CERTS_MAX_AGE_S: Final = 3600.0
 _MAX_AGE = re.compile(r"max-age=(\d+)")
+#: google-auth's messages that quote the token, or a decoded segment of it.
+_QUOTES_THE_TOKEN: Final = (
+    "Wrong number of segments",
+    "Can't parse segment",
+    "Header segment",
+    "Payload segment",
+)
 
 
 @dataclass(frozen=True)
@@ -299,7 +306,10 @@ class PushTokenVerifier:
             claims = google.auth.jwt.decode(  # type: ignore[no-untyped-call]
                 token, certs=self._certs, audience=self._audience, clock_skew_in_seconds=10
             )
-        except google.auth.exceptions.MalformedError:
+        except google.auth.exceptions.MalformedError as error:
+            if str(error).startswith(_QUOTES_THE_TOKEN):
+                # The reason is logged and answered: it must not carry what the header carried.
+                raise PushRejected("push token: malformed (not a JWT)") from None
             raise
         except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
             raise PushRejected(f"push token: {error}") from None

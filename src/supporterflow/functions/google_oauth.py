@@ -10,7 +10,7 @@ As in the original, ``expiry`` is the time the token was *generated*, written li
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -26,7 +26,9 @@ def token_object_key(stage: str) -> str:
 
 def generation_time(moment: datetime) -> str:
     """JS ``toUTCString()`` (``Thu, 18 Jun 2026 11:54:00 GMT``) with the comma dropped and
-    ``GMT`` -> ``UTC``, as the original wrote it."""
+    ``GMT`` -> ``UTC``, as the original wrote it: the instant in UTC, whatever its zone."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%a %d %b %Y %H:%M:%S UTC")
 
 

@@ -112,7 +112,10 @@ async def google_update(
         v2 = None
     except Gone:
         raise Ignore("Purchase expired a very long time ago") from None
-    sku = reference.sku or (product_id_of(v2) if v2 else None)
+    try:
+        sku = reference.sku or (product_id_of(v2) if v2 else None)
+    except ProcessingError as error:  # a voided purchase's v2 body names no product
+        raise _processing(error) from None
     if sku is None:
         raise GiveUp("Google does not know this purchase (HTTP 404)")
     try:
@@ -166,10 +169,10 @@ async def feast_google_update(
         if monetization is None:
             raise GiveUp(f"Google does not know product {product_id} (HTTP 404)")
         subscription = google_subscription(v2, monetization, package_name=reference.package_name)
-        # The historical snapshot keeps the v1 body, as the original sent it (spec §5.8).
-        v1 = await google_play.subscription_v1(
-            reference.package_name, reference.sku or product_id, reference.purchase_token
-        )
+        # The historical snapshot keeps the v1 body, as the original sent it (spec §5.8). It is
+        # asked for the purchase's product as v2 names it: the reference's SKU may be a stored
+        # productId, which is ``dev_testing_feast`` for a test purchase (a supersession's fetch).
+        v1 = await google_play.subscription_v1(reference.package_name, product_id, reference.purchase_token)
     except Gone:
         raise Ignore("Purchase expired a very long time ago") from None
     except ProcessingError as error:

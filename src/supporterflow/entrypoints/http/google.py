@@ -13,7 +13,7 @@ from starlette.routing import Route
 from supporterflow.bootstrap import Container
 from supporterflow.entrypoints.http.openapi import documented
 from supporterflow.entrypoints.http.responses import read_json
-from supporterflow.functions.google_pubsub import google_pubsub
+from supporterflow.functions.google_pubsub import authenticate, google_pubsub
 from supporterflow.functions.google_status import google_subscription_status
 
 
@@ -41,12 +41,15 @@ def routes(container: Container) -> list[Route]:
 
             Authentic with Google's OIDC push token (when `SF_GOOGLE_PUSH_AUDIENCE` is set) or
             the legacy `?secret=`. A 200 means the event and its fetch are stored."""
-            answer = await google_pubsub(
-                await read_json(request),
-                authorization=request.headers.get("authorization"),
-                query_secret=request.query_params.get("secret"),
-                pubsub_secret=_secret(pubsub_secret),
+            # Who is asking comes first: a stranger learns nothing about what we accept.
+            refused = await authenticate(
                 push=deps.get("push_authenticator"),
+                authorization=request.headers.get("authorization"),
+                pubsub_secret=_secret(pubsub_secret),
+                query_secret=request.query_params.get("secret"),
+            )
+            answer = refused or await google_pubsub(
+                await read_json(request),
                 subscription_events=deps["subscription_events"],
                 subscriptions_to_fetch=deps[to_fetch],
                 clock=container.clock,
