@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from supporterflow.adapters.outbound import Reply, Transport, Unreachable
 from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.config import Settings
 from supporterflow.declare import Topology
@@ -86,3 +87,29 @@ def unlinked(action_type: str, **data: Any) -> dict[str, Any]:
     action = mocks.action(action_type)
     action["data"].update({"supporter_uuid": None, **data})
     return action
+
+
+class Flaky:
+    """A transport that fails its first ``failures`` calls as a timeout would, then delegates."""
+
+    def __init__(self, inner: Transport, failures: int) -> None:
+        self._inner = inner
+        self.failures = failures
+        self.calls = 0
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise Unreachable("timed out")
+        return await self._inner.request(method, path, json=json, content=content, headers=headers)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -46,7 +46,7 @@ from supporterflow.functions.apple_update import apple_update, feast_apple_updat
 from supporterflow.ports import AppStore, GiveUp, Ignore, Retry, StoredMessage
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import drive, fast_retries, open_container
+from tests.support import Flaky, drive, fast_retries, open_container
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW_ISO = "2026-03-01T12:00:00.000Z"
@@ -1159,32 +1159,6 @@ async def test_the_v1_life_cycle_through_verify_receipt(pipeline: Pipeline) -> N
     row = await pipeline.after(store.expire(lapsed), version="v1")
     assert (row["status"], row["autoRenewing"]) == ("expired", True)
     assert "cancellationTimestamp" not in row
-
-
-class Flaky:
-    """A transport that fails its first ``failures`` calls as a timeout would, then delegates."""
-
-    def __init__(self, inner: Transport, failures: int) -> None:
-        self._inner = inner
-        self.failures = failures
-        self.calls = 0
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Reply:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise Unreachable("timed out")
-        return await self._inner.request(method, path, json=json, content=content, headers=headers)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 async def run_until(

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from supporterflow.adapters.braze import BrazeIdentityLookup
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.adapters.google import GoogleAccessTokens, GooglePlayApi
-from supporterflow.adapters.outbound import AsgiTransport, Reply, Transport, Unreachable
+from supporterflow.adapters.outbound import AsgiTransport, Reply, Transport
 from supporterflow.bootstrap import (
     EMULATED_TOKEN_URI,
     LOCAL_PUSH_AUDIENCE,
@@ -52,7 +52,7 @@ from supporterflow.functions.google_update import feast_google_update, google_up
 from supporterflow.ports import GiveUp, Gone, Ignore, Retry, StoredMessage
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import drive, fast_retries, open_container
+from tests.support import Flaky, drive, fast_retries, open_container
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 NOW_ISO = "2026-03-10T12:00:00.000Z"
@@ -1409,32 +1409,6 @@ async def test_a_429_retry_after_sets_when_the_message_comes_back(
         assert row["status"] == "active"
     finally:
         await close()
-
-
-class Flaky:
-    """A transport that fails its first ``failures`` calls as a timeout would, then delegates."""
-
-    def __init__(self, inner: Transport, failures: int) -> None:
-        self._inner = inner
-        self.failures = failures
-        self.calls = 0
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Reply:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise Unreachable("timed out")
-        return await self._inner.request(method, path, json=json, content=content, headers=headers)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 async def test_play_timeouts_are_retried_until_google_answers(pipeline: Pipeline) -> None:
