@@ -47,6 +47,8 @@ bench: $(VENV)/.dev-ready
 	$(BIN)/python -m benchmarks.supporter_drain
 	$(BIN)/python -m benchmarks.apple_ingest
 	$(BIN)/python -m benchmarks.apple_drain
+	$(BIN)/python -m benchmarks.google_ingest
+	$(BIN)/python -m benchmarks.google_drain
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

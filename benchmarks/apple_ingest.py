@@ -24,15 +24,10 @@ distinct notifications, with a cProfile breakdown of where its time goes.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import contextlib
 import cProfile
-import http.client
 import json
-import os
 import pstats
-import sqlite3
 import sys
 import tempfile
 import time
@@ -41,9 +36,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.http_baseline import measure as measure_baseline
-from benchmarks.loadgen import LoadResult, run_load_in_subprocess, write_bodies
-from benchmarks.servers import HOST, cpu_seconds, free_port, running
+from benchmarks.ingest_runner import (
+    JSON_HEADERS,
+    figures,
+    measure_bare_route,
+    measure_ingest,
+    parse_options,
+    print_header,
+    print_http,
+    print_verdict,
+    write_json,
+)
+from benchmarks.loadgen import write_bodies
 from supporterflow.adapters.apple import AppleSignedData
 from supporterflow.emulators.apple.certificates import CertificateChain
 from supporterflow.emulators.apple.payloads import signed_notification
@@ -86,82 +90,6 @@ def tampered(body: bytes) -> bytes:
     decoded["data"]["status"] = 2  # claim the subscription expired
     forged = ".".join([header, _b64url(json.dumps(decoded).encode()), signature])
     return json.dumps({"signedPayload": forged}, separators=(",", ":")).encode()
-
-
-def _post(port: int, body: bytes) -> int:
-    connection = http.client.HTTPConnection(HOST, port, timeout=10.0)
-    try:
-        connection.request("POST", ROUTE, body=body, headers={"content-type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
-
-
-@dataclass(frozen=True)
-class IngestRun:
-    load: LoadResult
-    server_cpu: float | None  # cores, over warm-up plus the measured window
-    checks: dict[str, int]  # status of each request sent before the load
-    stored_events: int
-    distinct_subscriptions: int
-    queued_fetches: int
-
-
-def _stored(database: Path) -> tuple[int, int, int]:
-    """(event rows, distinct subscriptions among them, queued fetch references), read from the
-    server's SQLite once it has stopped."""
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        events, distinct = connection.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT pk) FROM t_subscription_events"
-        ).fetchone()
-        (queued,) = connection.execute(
-            "SELECT COUNT(*) FROM queue_messages WHERE queue = ?", (TO_FETCH,)
-        ).fetchone()
-    return int(events), int(distinct), int(queued)
-
-
-def measure_ingest(
-    directory: Path,
-    bodies_file: Path,
-    checks: dict[str, bytes],
-    duration_s: float,
-    warmup_s: float,
-    connections: int,
-) -> IngestRun:
-    port = free_port()
-    database = directory / "bench.sqlite3"
-    env = {
-        "SF_DATABASE": str(database),
-        "SF_OBJECT_STORE_DIR": str(directory / "objects"),
-        "SF_PORT": str(port),
-        "SF_TOPOLOGY": "benchmarks.topologies:INGEST_ONLY",
-        "SF_EMULATORS": "on",
-        "SF_IDENTITY_HASH_KEY": "bench-identity-key",
-        "SF_ADMIN_API_KEYS": "bench-admin",
-    }
-    command = [sys.executable, "-m", "supporterflow.entrypoints.cli", "serve"]
-    with running(command, port, "/healthcheck", env) as pid:
-        statuses = {name: _post(port, body) for name, body in checks.items()}
-        cpu_before = cpu_seconds(pid)
-        load = run_load_in_subprocess(
-            HOST,
-            port,
-            "POST",
-            ROUTE,
-            headers={"content-type": "application/json"},
-            connections=connections,
-            duration_s=duration_s,
-            warmup_s=warmup_s,
-            bodies_file=bodies_file,
-        )
-        cpu_after = cpu_seconds(pid)
-    server_cpu = None
-    if cpu_before is not None and cpu_after is not None:
-        server_cpu = (cpu_after - cpu_before) / (warmup_s + load.seconds)
-    events, distinct, queued = _stored(database)
-    return IngestRun(load, server_cpu, statuses, events, distinct, queued)
 
 
 @dataclass(frozen=True)
@@ -234,22 +162,14 @@ def measure_verify(chain: CertificateChain, count: int) -> VerifyFigures:
     return VerifyFigures(count, count / seconds, len(bodies[0]), parses, shares)
 
 
+EXPECTED_CHECKS = {"tampered": 401, "valid": 200, "valid again": 200}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.apple_ingest", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="3 s of load instead of 10 s")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument(
-        "--notifications",
-        type=int,
-        help="distinct notifications signed for the run (default 12,000; --quick 3,000); the run "
-        "stops early if they are all accepted before its end",
-    )
-    args = parser.parse_args(argv)
-    duration_s, warmup_s = (3.0, 1.0) if args.quick else (10.0, 1.0)
-    count = args.notifications or (3000 if args.quick else 12000)
-    verify_count = 200 if args.quick else 500
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, {count:,} notifications")
+    options = parse_options("python -m benchmarks.apple_ingest", __doc__, argv)
+    count = options.count
+    verify_count = 200 if options.quick else 500
+    print_header(count)
 
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
@@ -266,40 +186,17 @@ def main(argv: list[str] | None = None) -> int:
             f"signed {written:,} distinct notifications in {time.perf_counter() - started:.1f} s "
             f"({bodies_file.stat().st_size / written:,.0f} bytes per request body)"
         )
-        checks = {"tampered": tampered(extra[0]), "valid": extra[1], "valid again": extra[1]}
+        checks = {
+            "tampered": (tampered(extra[0]), JSON_HEADERS),
+            "valid": (extra[1], JSON_HEADERS),
+            "valid again": (extra[1], JSON_HEADERS),
+        }
 
-        baseline = measure_baseline("uvicorn", duration_s, warmup_s, args.connections)
-        run = measure_ingest(directory, bodies_file, checks, duration_s, warmup_s, args.connections)
+        baseline = measure_bare_route(options)
+        run = measure_ingest(directory, ROUTE, TO_FETCH, bodies_file, JSON_HEADERS, checks, options)
     verify = measure_verify(chain, verify_count)
 
-    load = baseline.load
-    ratio = run.load.rps / load.rps if load.rps else 0.0
-    print(
-        f"baseline GET /           : {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
-        f"p99 {load.p99_ms:.2f} ms, server cpu {_cores(baseline.server_cpu)}"
-    )
-    ingest = run.load
-    print(
-        f"POST /apple/pubsub (V2)  : {ingest.rps:,.0f} accepted/s, p50 {ingest.p50_ms:.2f} ms, "
-        f"p99 {ingest.p99_ms:.2f} ms, {ingest.errors} errors, statuses {ingest.status_counts}, "
-        f"server cpu {_cores(run.server_cpu)}, client cpu {ingest.client_cpu:.2f}"
-    )
-    if ingest.exhausted:
-        print(
-            f"apple_ingest: every notification was sent after {ingest.seconds:.1f} s of the "
-            f"{duration_s:g} s window; the rate is over those seconds (sign more with --notifications)"
-        )
-    print(
-        "before the load         : "
-        + ", ".join(f"{name} -> {status}" for name, status in run.checks.items())
-        + " (expected 401, 200, 200)"
-    )
-    accepted = ingest.total_status_counts.get(200, 0) + 1  # the loadgen's 200s and the valid check
-    print(
-        f"stored                  : {run.stored_events:,} events of {run.distinct_subscriptions:,} "
-        f"subscriptions, {run.queued_fetches:,} fetches queued, for {accepted:,} notifications "
-        f"answered 200 (all statuses of the run: {ingest.total_status_counts})"
-    )
+    accepted = print_http("apple_ingest", "POST /apple/pubsub (V2)", baseline, run, options, EXPECTED_CHECKS)
     print(
         f"in process (no HTTP)    : AppleSignedData.verify_notification {verify.per_second:,.0f}/s "
         f"({1e6 / verify.per_second:,.0f} us each, {verify.notifications} distinct notifications of "
@@ -309,42 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, share in verify.shares.items():
         print(f"  {label:<40} {share:6.1%} of verify_notification (cProfile)")
 
-    verdict = "met" if ratio >= TARGET else "MISSED"
-    print(
-        f"apple_ingest: {ratio:.2f}x http_baseline "
-        f"({ingest.rps:,.0f} accepted/s; target >= {TARGET}x: {verdict})"
-    )
-    problems = []
-    if run.checks != {"tampered": 401, "valid": 200, "valid again": 200}:
-        problems.append(f"the checks before the load answered {run.checks}, not 401, 200, 200")
-    if ingest.status_counts.get(200, 0) != sum(ingest.status_counts.values()):
-        problems.append("not every request was accepted; this is not an ingest rate")
-    if not run.stored_events == run.distinct_subscriptions == run.queued_fetches == accepted:
-        problems.append("the stored events or queued fetches do not match the notifications accepted")
-    for problem in problems:
-        print(f"apple_ingest: WARNING: {problem}")
-    if args.json:
-        figures = {
-            "notifications": count,
-            "baseline_rps": load.rps,
-            "baseline_server_cpu": baseline.server_cpu,
-            "ingest": asdict(ingest),
-            "ingest_rps": ingest.rps,
-            "ingest_server_cpu": run.server_cpu,
-            "ratio": ratio,
-            "checks": run.checks,
-            "stored_events": run.stored_events,
-            "queued_fetches": run.queued_fetches,
-            "accepted": accepted,
-            "verify": asdict(verify),
-            "warnings": problems,
-        }
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    ratio, problems = print_verdict("apple_ingest", TARGET, baseline, run, EXPECTED_CHECKS, accepted)
+    data = figures(options, baseline, run, ratio, accepted, problems, verify=asdict(verify))
+    write_json(options.json, data)
     return 0
-
-
-def _cores(cpu: float | None) -> str:
-    return "n/a" if cpu is None else f"{cpu:.2f}"
 
 
 if __name__ == "__main__":

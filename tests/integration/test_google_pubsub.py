@@ -23,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import google.auth.jwt
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -393,7 +394,7 @@ class Monotonic:
 @pytest.fixture
 def monotonic(monkeypatch: pytest.MonkeyPatch) -> Monotonic:
     clock = Monotonic()
-    monkeypatch.setattr(google_adapter, "time", SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr(google_adapter, "time", SimpleNamespace(monotonic=clock.monotonic, time=time.time))
     return clock
 
 
@@ -809,3 +810,33 @@ async def test_a_stranger_is_refused_before_the_body_is_read(open_service: OpenS
     )
     assert (response.status_code, response.json()["message"]) == (401, "UNAUTHORISED")
     await service.assert_nothing_stored()
+
+
+async def test_a_token_that_passed_every_check_is_not_checked_again_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch, signers: tuple[PushSigner, PushSigner]
+) -> None:
+    """Pub/Sub sends one token with every push for an hour: it is verified once, then trusted
+    until its ``exp``; after that it goes through every check again (google-auth's own clock
+    then decides)."""
+    old, _ = signers
+    decodes: list[str] = []
+    real_decode = google.auth.jwt.decode
+
+    def counting(token: str, **kwargs: Any) -> Any:
+        decodes.append(token)
+        return real_decode(token, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(google.auth.jwt, "decode", counting)
+    async with verifier_of(Certificates(old)) as verifier:
+        token = old.token("aud")
+        first = await verifier.verify(f"Bearer {token}")
+        assert await verifier.verify(f"Bearer {token}") == first
+        assert decodes == [token]
+        short_lived = old.token("aud", now_s=time.time() - 3598)  # expires in 2 s
+        await verifier.verify(f"Bearer {short_lived}")
+        await verifier.verify(f"Bearer {short_lived}")
+        assert decodes == [token, short_lived]
+        later = SimpleNamespace(monotonic=time.monotonic, time=lambda: time.time() + 60)
+        monkeypatch.setattr(google_adapter, "time", later)
+        await verifier.verify(f"Bearer {short_lived}")
+        assert decodes == [token, short_lived, short_lived]

@@ -46,6 +46,15 @@ _REFRESH_MARGIN: Final = timedelta(minutes=5)
 _CERTS_MIN_REFETCH_S: Final = 60.0
 _DEFAULT_CERTS_MAX_AGE_S: Final = 3600.0
 _MAX_AGE = re.compile(r"max-age=(\d+)")
+_ACCEPTED_TOKENS: Final = 64
+
+
+def _expires_later(claims: Mapping[str, Any]) -> bool:
+    """The token's ``exp`` is still ahead (google-auth checked it was a number)."""
+    expiry = claims.get("exp")
+    return isinstance(expiry, int | float) and expiry > time.time()
+
+
 #: google-auth's messages that quote the token, or a decoded segment of it.
 _QUOTES_THE_TOKEN: Final = (
     "Wrong number of segments",
@@ -257,6 +266,9 @@ class PushTokenVerifier:
         self._certs: dict[str, str] = {}
         self._certs_until = 0.0
         self._fetched_at = 0.0
+        # Pub/Sub sends the same token with every push for about an hour: once it has passed
+        # every check it is as good until it expires, so it is not checked again.
+        self._accepted: dict[str, dict[str, Any]] = {}
 
     async def _fetch_certs(self) -> None:
         reply = await call(self._transport, "GET", self._certs_path, service="google-oauth", endpoint="certs")
@@ -271,6 +283,8 @@ class PushTokenVerifier:
         match = _MAX_AGE.search(reply.headers.get("cache-control", ""))
         now = time.monotonic()
         self._certs, self._fetched_at = certs, now
+        # Tokens are trusted again only against what Google publishes now (a withdrawn key).
+        self._accepted.clear()
         self._certs_until = now + (float(match.group(1)) if match else _DEFAULT_CERTS_MAX_AGE_S)
 
     async def verify(self, authorization: str | None) -> dict[str, Any]:
@@ -282,6 +296,9 @@ class PushTokenVerifier:
         token = authorization.removeprefix("Bearer ").strip()
         if time.monotonic() >= self._certs_until:
             await self._fetch_certs()
+        accepted = self._accepted.get(token)
+        if accepted is not None and _expires_later(accepted):
+            return accepted
         try:
             claims = self._decode(token)
         except google.auth.exceptions.MalformedError as error:
@@ -299,6 +316,11 @@ class PushTokenVerifier:
             claims.get("email") != self._email or claims.get("email_verified") is not True
         ):
             raise PushRejected("push token: not the configured push service account")
+        if len(self._accepted) >= _ACCEPTED_TOKENS:
+            self._accepted = {t: c for t, c in self._accepted.items() if _expires_later(c)}
+            if len(self._accepted) >= _ACCEPTED_TOKENS:
+                self._accepted.clear()
+        self._accepted[token] = claims
         return claims
 
     def _decode(self, token: str) -> dict[str, Any]:
