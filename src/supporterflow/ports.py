@@ -467,6 +467,37 @@ class IdentityLookup(Protocol):
 
 
 # --------------------------------------------------------------------------------------------------
+# People (spec/mobile-purchases.md §2.6, §8.2)
+
+TokenOutcome = Literal["incorrect-token", "incorrect-scope", "missing-identity-id"]
+
+
+class TokenRejected(Exception):
+    """A user access token that does not identify a user: ``incorrect-token`` (-> 401: bad
+    signature, issuer, audience, expiry), ``incorrect-scope`` (-> 403), ``missing-identity-id``
+    (-> 400: no user-id claim). ``reason`` never contains the token."""
+
+    def __init__(self, outcome: TokenOutcome, reason: str) -> None:
+        super().__init__(f"{outcome}: {reason}")
+        self.outcome: TokenOutcome = outcome
+        self.reason = reason
+
+
+class UserTokens(Protocol):
+    """OIDC access tokens of users (``Authorization: Bearer``): the user id they carry, or
+    ``TokenRejected``; ``Retry`` when the issuer's keys cannot be fetched."""
+
+    async def user_id(self, authorization: str | None) -> str: ...
+
+
+class IdentityApi(Protocol):
+    """The identity API's user lookup (spec §8.2 step 4b): the user's primary email address.
+    A failure, or a user without one, raises ``Retry``."""
+
+    async def primary_email(self, identity_id: str) -> str: ...
+
+
+# --------------------------------------------------------------------------------------------------
 # What a consumer tells the runtime
 
 
