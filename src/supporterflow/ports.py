@@ -466,6 +466,13 @@ class IdentityLookup(Protocol):
     async def identity_id(self, external_id: str) -> str | None: ...
 
 
+class AcquisitionApi(Protocol):
+    """Support's Acquisition API (spec §10.4): records one acquisition event. No answer, a 429 or
+    a 5xx raise ``Retry``; any other refusal raises ``GiveUp`` with the API's message."""
+
+    async def send(self, payload: Mapping[str, Any]) -> None: ...
+
+
 # --------------------------------------------------------------------------------------------------
 # People (spec/mobile-purchases.md §2.6, §8.2)
 

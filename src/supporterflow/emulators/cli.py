@@ -1,8 +1,10 @@
-"""``supporterflow emulate``: run an emulated user service, ERPNext or Braze in the foreground, for
-a demo, a manual test, or a test that needs the emulator in another process (to kill it)."""
+"""``supporterflow emulate``: run an emulated user service, ERPNext, Braze or OIDC issuer in the
+foreground, for a demo, a manual test, or a test that needs the emulator in another process (to
+kill it); ``emulate oidc-token`` prints an access token that issuer's keys verify."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Protocol, TypeVar
@@ -11,18 +13,21 @@ import typer
 import uvicorn
 from starlette.types import ASGIApp
 
-from supporterflow.emulators import braze, erpnext, user_service
+from supporterflow.emulators import braze, erpnext, identity_api, oidc, user_service
+from supporterflow.emulators.acquisition_api import AcquisitionApiState, create_acquisition_api_app
 from supporterflow.emulators.apple import cli as apple_cli
 from supporterflow.emulators.braze import BrazeState, create_braze_app
 from supporterflow.emulators.erpnext import create_erpnext_app
 from supporterflow.emulators.erpnext_documents import ErpNextState
 from supporterflow.emulators.google import cli as google_cli
+from supporterflow.emulators.identity_api import IdentityApiState, create_identity_api_app
+from supporterflow.emulators.oidc import OidcIssuer, create_oidc_app
 from supporterflow.emulators.user_service import UserServiceState, create_user_service_app
 
 emulate_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
-    help="Run an emulated authority (user service, ERPNext, Braze) on a local port.",
+    help="Run an emulated authority (user service, ERPNext, Braze, OIDC issuer) on a local port.",
 )
 
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
@@ -98,6 +103,24 @@ def run_erpnext(
     )
 
 
+@emulate_app.command("acquisition-api")
+def run_acquisition_api(
+    port: PortOption,
+    host: HostOption = "127.0.0.1",
+    state: StateOption = None,
+    latency_ms: LatencyOption = 0.0,
+) -> None:
+    """Support's Acquisition API: POST to any path (the Feast acquisition events)."""
+    _serve(
+        "acquisition-api",
+        AcquisitionApiState(state),
+        lambda events: create_acquisition_api_app(events, latency_ms=latency_ms),
+        host,
+        port,
+        state,
+    )
+
+
 @emulate_app.command("braze")
 def run_braze(
     port: PortOption,
@@ -115,6 +138,83 @@ def run_braze(
         port,
         state,
     )
+
+
+@emulate_app.command("identity-api")
+def run_identity_api(
+    port: PortOption,
+    host: HostOption = "127.0.0.1",
+    state: StateOption = None,
+    api_key: Annotated[
+        str, typer.Option(help="The bearer API key to accept.")
+    ] = identity_api.DEFAULT_API_KEY,
+    latency_ms: LatencyOption = 0.0,
+) -> None:
+    """The identity API: GET /user/{id} (the soft opt-in email lookup)."""
+    _serve(
+        "identity-api",
+        IdentityApiState(state),
+        lambda users: create_identity_api_app(api_key, users, latency_ms=latency_ms),
+        host,
+        port,
+        state,
+    )
+
+
+DEFAULT_OIDC_DIR = Path(tempfile.gettempdir()) / "supporterflow-oidc-emulator"
+OidcDirOption = Annotated[
+    Path,
+    typer.Option(
+        "--cert-dir", help="Directory of the issuer's signing keys; created with a new key when empty."
+    ),
+]
+IssuerOption = Annotated[str, typer.Option("--issuer", help="The issuer (iss) of the tokens.")]
+AudienceOption = Annotated[str, typer.Option("--audience", help="The audience (aud) of the tokens.")]
+
+
+@emulate_app.command("oidc")
+def run_oidc(
+    port: PortOption,
+    host: HostOption = "127.0.0.1",
+    cert_dir: OidcDirOption = DEFAULT_OIDC_DIR,
+    issuer: IssuerOption = oidc.DEFAULT_ISSUER,
+    audience: AudienceOption = oidc.DEFAULT_AUDIENCE,
+    latency_ms: LatencyOption = 0.0,
+) -> None:
+    """An OIDC issuer (Okta): GET /v1/keys, /.well-known/openid-configuration; mints tokens."""
+    keys = OidcIssuer.load_or_create(cert_dir, issuer, audience=audience)
+    url = google_cli.base_url(host, port)
+    typer.echo(f"SF_OIDC_ISSUER={keys.url}")
+    typer.echo(f"SF_OIDC_AUDIENCE={keys.audience}")
+    typer.echo(f"SF_OIDC_JWKS_URL={url}{oidc.JWKS_PATH}")
+    typer.echo(f"SF_OIDC_SCOPE={oidc.DEFAULT_SCOPE}")
+    typer.echo(f"SF_OIDC_USER_ID_CLAIM={oidc.USER_ID_CLAIM}")
+    _serve("oidc", keys, lambda held: create_oidc_app(held, latency_ms=latency_ms), host, port, cert_dir)
+
+
+@emulate_app.command("oidc-token")
+def mint_oidc_token(
+    user_id: Annotated[
+        str, typer.Option("--user-id", help="The legacy_identity_id claim; empty for none.")
+    ] = oidc.DEFAULT_USER_ID,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="A scope of the scp claim; repeat for more.")
+    ] = None,
+    expires_in: Annotated[
+        int, typer.Option("--expires-in", help="Lifetime in seconds (negative: already expired).")
+    ] = oidc.TOKEN_LIFETIME_S,
+    cert_dir: OidcDirOption = DEFAULT_OIDC_DIR,
+    issuer: IssuerOption = oidc.DEFAULT_ISSUER,
+    audience: AudienceOption = oidc.DEFAULT_AUDIENCE,
+) -> None:
+    """Print an access token signed with the key `emulate oidc --cert-dir` publishes."""
+    keys = OidcIssuer.load_or_create(cert_dir, issuer, audience=audience)
+    token = keys.token(
+        lifetime_s=expires_in,
+        legacy_identity_id=user_id or None,
+        scp=scope if scope else [oidc.DEFAULT_SCOPE],
+    )
+    typer.echo(token)
 
 
 # `supporterflow emulate apple --port N`: the App Store emulator beside the others.
