@@ -8,11 +8,19 @@ built.
 
 from __future__ import annotations
 
-from supporterflow.declare import Consumer, Every, Index, QueueDef, TableDef, Topology
+from supporterflow.declare import Consumer, Every, Index, OnChange, QueueDef, TableDef, Topology
 from supporterflow.functions.apple_revalidate import apple_revalidate
 from supporterflow.functions.apple_update import apple_update, feast_apple_update
+from supporterflow.functions.delete_links import delete_links
+from supporterflow.functions.feast_acquisitions import (
+    feast_acquisition_router,
+    feast_apple_acquisition,
+    feast_google_acquisition,
+)
 from supporterflow.functions.google_oauth import google_oauth
 from supporterflow.functions.google_update import feast_google_update, google_update
+from supporterflow.functions.soft_opt_in import soft_opt_in
+from supporterflow.functions.soi_dlq import soi_dlq
 from supporterflow.functions.supporter_consume import supporter_consume
 
 SUBSCRIPTIONS = TableDef(
@@ -68,6 +76,23 @@ GOOGLE_HISTORICAL_SUBSCRIPTIONS = QueueDef(
     "google-historical-subscriptions", visibility_s=300, max_receives=8
 )
 
+# Soft opt-ins (spec §8). Links that arrive before their subscription wait here for the
+# 30-minute drain (soi_dlq), which discards them after a day; like upstream it has no redrive
+# of its own (a message the drain cannot read stays visible to operators until then).
+SOFT_OPT_IN_ACQUISITIONS_DLQ = QueueDef("soft-opt-in-acquisitions-dlq", visibility_s=60, dlq=False)
+# Outbound: the membership account's consent setter and the comms account's Braze email queue
+# (spec §1.7, §11.3). Nothing here consumes them: locally an operator inspects them
+# (`supporterflow queues`); on AWS the SQS adapter sends to the other accounts' queues.
+SOFT_OPT_IN_CONSENT_SETTER_QUEUE = QueueDef("soft-opt-in-consent-setter-queue", dlq=False)
+BRAZE_EMAILS = QueueDef("braze-emails", dlq=False)
+# Feast acquisitions (spec §10.3, §11.3): visibility 300 s, 5 receives, then the DLQ.
+FEAST_APPLE_ACQUISITION_EVENTS_QUEUE = QueueDef(
+    "feast-apple-acquisition-events-queue", visibility_s=300, max_receives=5
+)
+FEAST_GOOGLE_ACQUISITION_EVENTS_QUEUE = QueueDef(
+    "feast-google-acquisition-events-queue", visibility_s=300, max_receives=5
+)
+
 TOPOLOGY = Topology(
     tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS),
     queues=(
@@ -78,6 +103,11 @@ TOPOLOGY = Topology(
         GOOGLE_SUBSCRIPTIONS_TO_FETCH,
         FEAST_GOOGLE_SUBSCRIPTIONS_TO_FETCH,
         GOOGLE_HISTORICAL_SUBSCRIPTIONS,
+        SOFT_OPT_IN_ACQUISITIONS_DLQ,
+        SOFT_OPT_IN_CONSENT_SETTER_QUEUE,
+        BRAZE_EMAILS,
+        FEAST_APPLE_ACQUISITION_EVENTS_QUEUE,
+        FEAST_GOOGLE_ACQUISITION_EVENTS_QUEUE,
     ),
     consumers=(
         # Each delivery waits on several HTTP calls in a row (signup, then each document):
@@ -100,6 +130,28 @@ TOPOLOGY = Topology(
         Consumer(
             "feast-google-subscriptions-to-fetch", feast_google_update, concurrency=64, backoff_base_s=2.0
         ),
+        Consumer(
+            "feast-apple-acquisition-events-queue",
+            feast_apple_acquisition,
+            concurrency=16,
+            backoff_base_s=2.0,
+        ),
+        Consumer(
+            "feast-google-acquisition-events-queue",
+            feast_google_acquisition,
+            concurrency=16,
+            backoff_base_s=2.0,
+        ),
     ),
-    schedules=(Every(6 * 3600, apple_revalidate), Every(15 * 60, google_oauth)),
+    streams=(
+        # A new link is an acquisition: the consent setter is told, maybe the user emailed.
+        OnChange("user-subscriptions", frozenset({"INSERT"}), soft_opt_in),
+        # A subscription expired by TTL: its links go, a Cancellation per linked user.
+        OnChange("subscriptions", frozenset({"REMOVE"}), delete_links),
+        # A new Feast link is an acquisition event. A link written before its subscription
+        # (the link endpoints) goes to the retry queue after two tries instead of holding the
+        # stream; by its next delivery the subscription is usually stored.
+        OnChange("user-subscriptions", frozenset({"INSERT"}), feast_acquisition_router, max_attempts=2),
+    ),
+    schedules=(Every(6 * 3600, apple_revalidate), Every(15 * 60, google_oauth), Every(30 * 60, soi_dlq)),
 )

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supporterflow.bootstrap import Container
-from supporterflow.entrypoints.http import admin_api, apple, google, supporter_events, system
+from supporterflow.entrypoints.http import admin_api, apple, google, supporter_events, system, users
 from supporterflow.entrypoints.http.middleware import BodyLimit, RequestContext
 from supporterflow.entrypoints.http.responses import HttpError, error_response
 
@@ -35,6 +35,7 @@ def create_app(container: Container) -> Starlette:
             *supporter_events.routes(container),
             *apple.routes(container),
             *google.routes(container),
+            *users.routes(container),
         ],
         middleware=[
             Middleware(RequestContext, metrics=container.metrics),

@@ -1,0 +1,482 @@
+"""Soft opt-ins (spec §8.1-§8.3, §12.4, §12.5): a new user link becomes an Acquisition event and
+maybe an email; a link that comes before its subscription waits in the soft opt-in DLQ for the
+30-minute drain. Over the real SQLite tables and queues, with the identity API emulator; the
+queue URLs of the original's tests are our queue names."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from supporterflow.adapters.clock import FrozenClock
+from supporterflow.adapters.identity_api import HttpIdentityApi
+from supporterflow.adapters.outbound import AsgiTransport
+from supporterflow.adapters.sqlite.queues import SqliteQueue
+from supporterflow.bootstrap import Container
+from supporterflow.declare import Every, OnChange, Topology
+from supporterflow.domain.subscriptions.dates import date_to_ms, to_iso
+from supporterflow.emulators.control import Fault
+from supporterflow.emulators.identity_api import IdentityApiState, create_identity_api_app
+from supporterflow.functions.soft_opt_in import (
+    AcquisitionOutcome,
+    is_active,
+    is_post_acquisition,
+    soft_opt_in,
+)
+from supporterflow.functions.soi_dlq import DrainSummary, message_is_one_day_old, soi_dlq
+from supporterflow.ports import ChangeEvent, ChangeRecord, Retry
+from supporterflow.runtime.process import Runtime
+from supporterflow.topology import TOPOLOGY
+from tests.support import drive, open_container
+
+NOW = datetime(2023, 3, 14, tzinfo=UTC)  # the original tests' frozen clock
+KEY = "identity-key"
+EMAIL = "97823f89@gmail.com"
+
+SOI = "soft-opt-in-consent-setter-queue"
+BRAZE = "braze-emails"
+DLQ = "soft-opt-in-acquisitions-dlq"
+STREAM_RETRY_DLQ = "user-subscriptions-soft-opt-in-retry-dlq"
+
+
+def acquisition(identity_id: str, subscription_id: str, product: str = "InAppPurchase") -> str:
+    return (
+        f'{{"identityId":"{identity_id}","eventType":"Acquisition","productName":"{product}",'
+        f'"subscriptionId":"{subscription_id}"}}'
+    )
+
+
+def email(identity_id: str, template: str, address: str = EMAIL) -> str:
+    return (
+        f'{{"To":{{"Address":"{address}","ContactAttributes":{{"SubscriberAttributes":{{}}}}}},'
+        f'"DataExtensionName":"{template}","IdentityUserId":"{identity_id}"}}'
+    )
+
+
+@dataclass
+class World:
+    container: Container
+    clock: FrozenClock
+    users: IdentityApiState
+    identity: Starlette
+
+    def queue(self, name: str) -> SqliteQueue:
+        return self.container.queues[name]
+
+    async def sent(self, name: str) -> list[str]:
+        return [m.body.decode() for m in (await self.queue(name).list()).messages]
+
+    async def subscription(self, subscription_id: str, **fields: Any) -> None:
+        await self.container.tables["subscriptions"].put({"subscriptionId": subscription_id, **fields})
+
+    async def handle(self, record: ChangeRecord) -> AcquisitionOutcome | None:
+        outcome: AcquisitionOutcome | None = await self.container.inject(soft_opt_in, leading=1)(record)
+        return outcome
+
+    async def drain(self) -> DrainSummary:
+        summary: DrainSummary = await self.container.inject(soi_dlq)()
+        return summary
+
+    def lookups(self) -> int:
+        return sum(1 for r in self.identity.state.control.requests if r["path"].startswith("/user/"))
+
+    def identity_down(self) -> None:
+        self.identity.state.control.faults.append(Fault(503, count=-1, path_prefix="/user/"))
+
+    def identity_back(self) -> None:
+        self.identity.state.control.faults.clear()
+
+
+def open_world(tmp_path: Path, topology: Topology, **settings: Any) -> World:
+    """A container on ``topology`` whose identity API is an emulator this test controls."""
+    clock = FrozenClock(NOW)
+    container = open_container(tmp_path, topology, clock, **settings)
+    users = IdentityApiState()
+    app = create_identity_api_app(KEY, users)
+    transport = AsgiTransport(app, "identity-api")
+    container.transports.append(transport)
+    container.closers.append(users.close)
+    container.collaborators["identity_api"] = HttpIdentityApi(transport, KEY)
+    return World(container, clock, users, app)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    opened = open_world(tmp_path, TOPOLOGY)
+    yield opened
+    await opened.container.aclose()
+
+
+def record(
+    user_id: str, subscription_id: str, event: ChangeEvent = "INSERT", sequence: int = 1
+) -> ChangeRecord:
+    link = {"userId": user_id, "subscriptionId": subscription_id, "creationTimestamp": to_iso(NOW)}
+    return ChangeRecord(
+        sequence=sequence,
+        table="user-subscriptions",
+        event_name=event,
+        keys={"userId": user_id, "subscriptionId": subscription_id},
+        old_image=None if event == "INSERT" else link,
+        new_image=None if event == "REMOVE" else link,
+        principal=None,
+        committed_at=NOW,
+    )
+
+
+SAME_DAY = "2023-03-14 07:24:38 UTC"
+
+
+# --------------------------------------------------------------------------------------------------
+# spec §12.4: the rules
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        ("2023-03-01 07:24:38 UTC", True),  # spec §12.4
+        ("2023-03-13 07:24:38 UTC", False),  # spec §12.4
+        ("2023-03-12T00:00:00.000Z", True),  # exactly 48 h
+        ("2023-03-12T00:00:00.001Z", False),
+        ("not a date", False),  # NaN compares false
+        (None, False),
+    ],
+)
+def test_is_post_acquisition(start: str | None, expected: bool) -> None:
+    assert is_post_acquisition(start, NOW) is expected
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [
+        (SAME_DAY, True),
+        ("2023-02-12T00:00:00.000Z", True),  # exactly 30 days ago
+        ("2023-02-11T23:59:59.999Z", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_a_subscription_is_active_until_30_days_after_its_end(end: str | None, expected: bool) -> None:
+    assert is_active(end, NOW) is expected
+
+
+# --------------------------------------------------------------------------------------------------
+# spec §12.4: the handler
+
+
+async def test_spec_12_4_an_acquisition_sends_the_soft_opt_in_and_no_email(world: World) -> None:
+    await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
+
+    assert await world.handle(record("67890", "12345")) is AcquisitionOutcome.SOFT_OPT_IN
+
+    assert await world.sent(SOI) == [
+        '{"identityId":"67890","eventType":"Acquisition","productName":"InAppPurchase","subscriptionId":"12345"}'
+    ]
+    assert await world.sent(BRAZE) == []
+    assert world.lookups() == 0
+
+
+@pytest.mark.parametrize("platform", ["ios-feast", "android-feast"])
+async def test_spec_12_4_a_feast_acquisition_sends_feast_soft_opt_ins_and_the_feast_email(
+    world: World, platform: str
+) -> None:
+    world.users.register({"id": "22222", "primaryEmailAddress": EMAIL})
+    await world.subscription("11111", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform=platform)
+
+    assert await world.handle(record("22222", "11111")) is AcquisitionOutcome.SOFT_OPT_IN_AND_EMAIL
+
+    assert await world.sent(SOI) == [
+        '{"identityId":"22222","eventType":"Acquisition","productName":"FeastInAppPurchase","subscriptionId":"11111"}'
+    ]
+    assert await world.sent(BRAZE) == [
+        '{"To":{"Address":"97823f89@gmail.com","ContactAttributes":{"SubscriberAttributes":{}}},'
+        '"DataExtensionName":"SV_FA_SOINotification","IdentityUserId":"22222"}'
+    ]
+    assert world.lookups() == 1
+
+
+async def test_spec_12_4_a_sign_in_long_after_the_purchase_gets_the_email(world: World) -> None:
+    world.users.register({"id": "67890", "primaryEmailAddress": EMAIL})
+    await world.subscription(
+        "12345", startTimestamp="2023-03-01 07:24:38 UTC", endTimestamp="2025-03-01 07:24:38 UTC"
+    )
+
+    await world.handle(record("67890", "12345"))
+
+    assert await world.sent(SOI) == [acquisition("67890", "12345")]
+    assert await world.sent(BRAZE) == [email("67890", "SV_PA_SOINotification")]
+    assert world.lookups() == 1
+
+
+async def test_a_link_before_its_subscription_goes_to_the_soft_opt_in_dlq(world: World) -> None:
+    assert await world.handle(record("67890", "12345")) is None
+
+    assert await world.sent(DLQ) == [
+        '{"subscriptionId":"12345","identityId":"67890","timestamp":1678752000000}'
+    ]
+    assert await world.sent(SOI) == []
+    assert await world.sent(BRAZE) == []
+
+
+async def test_a_subscription_over_30_days_past_its_end_gets_nothing(world: World) -> None:
+    world.users.register({"id": "22222", "primaryEmailAddress": EMAIL})
+    await world.subscription(
+        "11111",
+        startTimestamp="2022-01-01T00:00:00.000Z",
+        endTimestamp="2023-02-01T00:00:00.000Z",
+        platform="ios-feast",
+    )
+
+    assert await world.handle(record("22222", "11111")) is AcquisitionOutcome.INACTIVE
+
+    assert (await world.sent(SOI), await world.sent(BRAZE), await world.sent(DLQ)) == ([], [], [])
+    assert world.lookups() == 0
+
+
+@pytest.mark.parametrize("event", ["MODIFY", "REMOVE"])
+async def test_only_inserts_are_acquisitions(world: World, event: ChangeEvent) -> None:
+    await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
+    assert await world.handle(record("67890", "12345", event)) is None
+    assert (await world.sent(SOI), await world.sent(DLQ)) == ([], [])
+
+
+async def test_identity_api_down_fails_the_record_with_nothing_sent_and_its_retry_sends_each_once(
+    world: World,
+) -> None:
+    world.users.register({"id": "22222", "primaryEmailAddress": EMAIL})
+    await world.subscription("11111", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="ios-feast")
+    world.identity_down()
+
+    with pytest.raises(Retry, match="HTTP 503"):
+        await world.handle(record("22222", "11111"))
+    assert (await world.sent(SOI), await world.sent(BRAZE)) == ([], [])
+
+    world.identity_back()
+    await world.handle(record("22222", "11111"))
+    assert await world.sent(SOI) == [acquisition("22222", "11111", "FeastInAppPurchase")]
+    assert await world.sent(BRAZE) == [email("22222", "SV_FA_SOINotification")]
+
+
+async def test_a_user_without_an_address_fails_the_record_with_nothing_sent(world: World) -> None:
+    world.users.register({"id": "22222"})
+    await world.subscription(
+        "11111", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="android-feast"
+    )
+
+    with pytest.raises(Retry, match="primaryEmailAddress is undefined"):
+        await world.handle(record("22222", "11111"))
+    assert (await world.sent(SOI), await world.sent(BRAZE)) == ([], [])
+
+
+class BrokenQueue(SqliteQueue):
+    async def send(self, body: bytes, *, delay_s: int = 0) -> str:
+        raise RuntimeError(f"{self.name} is unreachable")
+
+
+@pytest.mark.parametrize("broken", [SOI, DLQ])
+async def test_a_send_that_fails_fails_the_record(world: World, broken: str) -> None:
+    world.container.queues[broken] = BrokenQueue(
+        world.container.database, TOPOLOGY.queue(broken), world.clock
+    )
+    if broken == SOI:
+        await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
+
+    with pytest.raises(RuntimeError, match=f"{broken} is unreachable"):
+        await world.handle(record("67890", "12345"))
+    assert await world.sent(BRAZE) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# spec §12.5: the DLQ drain
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        (1676194220000, True),  # spec §12.5
+        (1686648235000, False),  # spec §12.5: in the future
+        (1678752000000 - 86_400_000, True),  # exactly a day
+        (1678752000000 - 86_400_000 + 1, False),
+    ],
+)
+def test_message_is_one_day_old(timestamp: int, expected: bool) -> None:
+    assert message_is_one_day_old(timestamp, NOW) is expected
+
+
+def dlq_message(
+    subscription_id: str = "12345", identity_id: str = "67890", timestamp: int | None = None
+) -> bytes:
+    stamp = date_to_ms(NOW - timedelta(hours=1)) if timestamp is None else timestamp
+    body = {"subscriptionId": subscription_id, "identityId": identity_id, "timestamp": stamp}
+    return json.dumps(body).encode()
+
+
+async def test_spec_12_5_a_message_whose_subscription_is_still_missing_is_left(world: World) -> None:
+    await world.queue(DLQ).send(dlq_message(timestamp=1976194220000))
+
+    assert await world.drain() == DrainSummary(received=1, waiting=1)
+
+    depth = await world.queue(DLQ).depth()
+    assert (depth.visible, depth.in_flight) == (1, 0)  # visible again for the next run
+    assert await world.sent(SOI) == []
+
+
+async def test_spec_12_5_a_day_old_message_is_deleted_unprocessed(world: World) -> None:
+    await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
+    await world.queue(DLQ).send(dlq_message(timestamp=1676194220000))
+
+    assert await world.drain() == DrainSummary(received=1, discarded=1)
+
+    assert (await world.queue(DLQ).depth()).total == 0
+    assert await world.sent(SOI) == []
+
+
+async def test_spec_12_5_a_processed_message_is_deleted(world: World) -> None:
+    await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
+    await world.queue(DLQ).send(dlq_message())
+
+    assert await world.drain() == DrainSummary(received=1, processed=1)
+
+    assert (await world.queue(DLQ).depth()).total == 0
+    assert await world.sent(SOI) == [acquisition("67890", "12345")]
+
+
+async def test_a_run_looks_at_each_message_once_and_the_next_run_again(world: World) -> None:
+    """Fixes spec §13.1.8: a left message is not received again in the same run."""
+    for subscription_id in ("a", "b", "c"):
+        await world.queue(DLQ).send(dlq_message(subscription_id))
+
+    assert await world.drain() == DrainSummary(received=3, waiting=3)
+    world.clock.advance(30 * 60)
+    await world.subscription("b", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
+    assert await world.drain() == DrainSummary(received=3, processed=1, waiting=2)
+
+    assert await world.sent(SOI) == [acquisition("67890", "b")]
+    assert [json.loads(body)["subscriptionId"] for body in await world.sent(DLQ)] == ["a", "c"]
+
+
+async def test_two_messages_for_one_link_make_one_acquisition(world: World) -> None:
+    await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
+    await world.queue(DLQ).send_batch([dlq_message(), dlq_message()])
+
+    assert await world.drain() == DrainSummary(received=2, processed=1, duplicates=1)
+
+    assert await world.sent(SOI) == [acquisition("67890", "12345")]
+    assert (await world.queue(DLQ).depth()).total == 0
+
+
+async def test_a_failure_leaves_its_message_processes_the_others_and_fails_the_run(world: World) -> None:
+    world.users.register({"id": "22222", "primaryEmailAddress": EMAIL})
+    await world.subscription("feast", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="ios-feast")
+    await world.subscription("live", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="ios")
+    await world.queue(DLQ).send_batch([dlq_message("feast", "22222"), dlq_message("live", "33333")])
+    world.identity_down()
+
+    with pytest.raises(RuntimeError, match="1 of 2 soft opt-in DLQ messages failed"):
+        await world.drain()
+    assert await world.sent(SOI) == [acquisition("33333", "live")]
+    assert [json.loads(body)["subscriptionId"] for body in await world.sent(DLQ)] == ["feast"]
+
+    world.identity_back()
+    assert await world.drain() == DrainSummary(received=1, processed=1)
+    assert await world.sent(SOI) == [
+        acquisition("33333", "live"),
+        acquisition("22222", "feast", "FeastInAppPurchase"),
+    ]
+    assert await world.sent(BRAZE) == [email("22222", "SV_FA_SOINotification")]
+
+
+async def test_an_unreadable_message_is_left_for_a_day_then_discarded(world: World) -> None:
+    await world.queue(DLQ).send(b"not json")
+
+    with pytest.raises(RuntimeError, match="1 of 1"):
+        await world.drain()
+    assert await world.sent(DLQ) == ["not json"]
+
+    world.clock.advance(days=1)
+    assert await world.drain() == DrainSummary(received=1, discarded=1)
+    assert await world.sent(DLQ) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Through the runtime
+
+
+def subscriptions_only(*, streams: tuple[OnChange, ...], schedules: tuple[Every, ...] = ()) -> Topology:
+    return Topology(tables=TOPOLOGY.tables, queues=TOPOLOGY.queues, streams=streams, schedules=schedules)
+
+
+SOFT_OPT_IN = next(s for s in TOPOLOGY.streams if s.handler is soft_opt_in)
+
+
+async def test_a_link_before_its_subscription_is_sent_by_the_next_drain(tmp_path: Path) -> None:
+    assert Every(30 * 60, soi_dlq) in TOPOLOGY.schedules
+    world = open_world(
+        tmp_path, subscriptions_only(streams=(SOFT_OPT_IN,), schedules=(Every(30 * 60, soi_dlq),))
+    )
+    try:
+        links = world.container.tables["user-subscriptions"]
+        await links.put({"userId": "67890", "subscriptionId": "12345", "creationTimestamp": to_iso(NOW)})
+
+        async def waiting() -> bool:
+            return (await world.queue(DLQ).depth()).total == 1
+
+        await drive(Runtime(world.container, http=False), waiting)
+        await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="ios")
+        world.clock.advance(31 * 60)
+
+        async def sent() -> bool:
+            return (await world.queue(DLQ).depth()).total == 0 and len(await world.sent(SOI)) == 1
+
+        await drive(Runtime(world.container, http=False), sent)
+        assert await world.sent(SOI) == [acquisition("67890", "12345")]
+    finally:
+        await world.container.aclose()
+
+
+async def test_identity_api_down_the_record_reaches_the_streams_dlq_and_its_replay_emails_once(
+    tmp_path: Path,
+) -> None:
+    fast = dataclasses.replace(SOFT_OPT_IN, max_attempts=2, backoff_base_s=0.001, backoff_max_s=0.01)
+    world = open_world(tmp_path, subscriptions_only(streams=(fast,)))
+    try:
+        world.users.register({"id": "22222", "primaryEmailAddress": EMAIL})
+        await world.subscription(
+            "11111", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="ios-feast"
+        )
+        world.identity_down()
+        await world.container.tables["user-subscriptions"].put({"userId": "22222", "subscriptionId": "11111"})
+
+        async def dead_lettered() -> bool:
+            return (await world.queue(STREAM_RETRY_DLQ).depth()).total == 1
+
+        async def later() -> None:
+            world.clock.advance(120)
+
+        await drive(Runtime(world.container, http=False), dead_lettered, between=later)
+        assert (await world.sent(SOI), await world.sent(BRAZE)) == ([], [])
+        # Two attempts from the stream, five from the retry queue; never one past the lookup.
+        assert world.lookups() == 7
+        (dead,) = (await world.queue(STREAM_RETRY_DLQ).list()).messages
+        assert dead.reason == "Retry: [8892291c] identity-api user: HTTP 503"
+
+        world.identity_back()
+        assert await world.queue(STREAM_RETRY_DLQ).replay() == 1
+
+        async def emailed() -> bool:
+            return len(await world.sent(BRAZE)) == 1
+
+        await drive(Runtime(world.container, http=False), emailed, between=later)
+        assert await world.sent(BRAZE) == [email("22222", "SV_FA_SOINotification")]
+        assert await world.sent(SOI) == [acquisition("22222", "11111", "FeastInAppPurchase")]
+        assert (await world.queue("user-subscriptions-soft-opt-in-retry").depth()).total == 0
+        assert (await world.queue(STREAM_RETRY_DLQ).depth()).total == 0
+    finally:
+        await world.container.aclose()
