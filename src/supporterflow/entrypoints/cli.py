@@ -26,6 +26,7 @@ from supporterflow.bootstrap import (
     google_emulator_directory,
     identity_key,
 )
+from supporterflow.bootstrap.downstream import oidc_emulator_directory
 from supporterflow.config import ConfigurationError, Settings, load_settings, reference_table
 from supporterflow.domain.supporters.identity_hash import complete_identity_hashes
 from supporterflow.domain.supporters.models import PRODUCER_REQUEST
@@ -129,6 +130,10 @@ def _serve(settings: Settings, *, http: bool) -> None:
                     err.print(
                         f"Google Play emulator in {google_emulator_directory(settings)}: try "
                         "[bold]supporterflow google send-test-notification --type purchase[/bold]"
+                    )
+                    err.print(
+                        "user access tokens for the link endpoints: [bold]supporterflow emulate "
+                        f"oidc-token --cert-dir {oidc_emulator_directory(settings)} --user-id ID[/bold]"
                     )
             await runtime.run(create_app(container) if http else None)
 
