@@ -8,7 +8,7 @@ key, then replays the dead letters) and the transient failures ``call`` already 
 
 Neither the identity id nor the address is ever logged or put in an error's text in clear (error
 texts end up in logs and dead-letter reasons): logs carry a fingerprint of the identity id. The
-original's error code ``[8892291c]`` starts every failure's text, so its alerts still find them.
+original's error code ``[8892291c]`` is in every failure's text, so its alerts still find them.
 """
 
 from __future__ import annotations
