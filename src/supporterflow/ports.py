@@ -239,6 +239,11 @@ class Queue(Protocol):
 
     async def purge(self) -> int: ...
 
+    async def remove(self, message_ids: Sequence[str]) -> int:
+        """Delete the messages named (ids from ``list``) of this queue, whoever holds them, for
+        good; ids no longer in the queue are ignored. Returns how many were deleted."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------------
 # Change stream

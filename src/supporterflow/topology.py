@@ -56,6 +56,10 @@ SUPPORTER_EVENTS = TableDef(
     ttl_attribute="ttl",
 )
 
+# One audit entry per GDPR erasure (functions/gdpr_erase.py): an id, when, what was removed and a
+# sha256 of the user id, never the id itself.
+GDPR_ERASURES = TableDef("gdpr-erasures", hash_key="id")
+
 # Ten receives with back-off from 2 s to 5 min ride out an outage of a downstream service of
 # several minutes before a message is dead-lettered.
 SUPPORTER_EVENTS_TO_DELIVER = QueueDef("supporter-events-to-deliver", visibility_s=120, max_receives=10)
@@ -94,7 +98,7 @@ FEAST_GOOGLE_ACQUISITION_EVENTS_QUEUE = QueueDef(
 )
 
 TOPOLOGY = Topology(
-    tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS),
+    tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS, GDPR_ERASURES),
     queues=(
         SUPPORTER_EVENTS_TO_DELIVER,
         APPLE_SUBSCRIPTIONS_TO_FETCH,

@@ -34,8 +34,10 @@ from supporterflow.domain.supporters.schema import validate
 from supporterflow.emulators.apple import cli as apple_emulator_cli
 from supporterflow.emulators.cli import emulate_app
 from supporterflow.emulators.google import cli as google_emulator_cli
+from supporterflow.entrypoints.http.gdpr import erase
 from supporterflow.entrypoints.http.supporter_events import public_state
 from supporterflow.functions.apple_revalidate import RevalidationSummary, apple_revalidate
+from supporterflow.functions.gdpr_erase import ErasureSummary
 from supporterflow.functions.supporter_produce import validation_answer, validation_context
 from supporterflow.logs import configure_logging, redacted_json
 from supporterflow.ports import Queue
@@ -54,6 +56,8 @@ apple_app = typer.Typer(no_args_is_help=True, help="App Store tools.")
 app.add_typer(apple_app, name="apple")
 google_app = typer.Typer(no_args_is_help=True, help="Google Play tools.")
 app.add_typer(google_app, name="google")
+gdpr_app = typer.Typer(no_args_is_help=True, help="GDPR: erase a mobile user.")
+app.add_typer(gdpr_app, name="gdpr")
 
 out = Console()
 err = Console(stderr=True)
@@ -499,6 +503,32 @@ def apple_revalidate_command(
     table.add_row("queued feast", str(summary.feast))
     table.add_row("skipped", str(summary.skipped))
     table.add_row("window", f"{summary.start} .. {summary.end}")
+    out.print(table)
+
+
+# GDPR ------------------------------------------------------------------------------------------
+
+
+@gdpr_app.command("erase")
+def gdpr_erase_command(
+    user_id: Annotated[str, typer.Argument(help="the user's identity id")],
+) -> None:
+    """Delete a user's links (a Cancellation each for the consent setter), remove queued messages
+    holding the user id, and record an audit entry without it. Running it again is harmless."""
+
+    async def work(container: Container) -> ErasureSummary:
+        return await erase(container, user_id)
+
+    summary = _run(work)
+    table = Table("", "", show_header=False, title="GDPR erasure")
+    table.add_row("erasure id", summary.erasure_id)
+    table.add_row("erased at", summary.erased_at)
+    table.add_row("user hash", summary.user_hash)
+    table.add_row("links deleted", str(summary.links))
+    table.add_row("cancellations sent", str(summary.links))
+    table.add_row("messages removed", str(summary.messages))
+    for queue, count in sorted(summary.removed.items()):
+        table.add_row(f"  {queue}", str(count))
     out.print(table)
 
 

@@ -25,7 +25,7 @@ import structlog
 from supporterflow.functions.soft_opt_in import soi_event
 from supporterflow.ports import TTL_PRINCIPAL, ChangeRecord, ConditionFailed, Exists, Outgoing, Queue, Table
 
-__all__ = ["LinkDeletions", "delete_links"]
+__all__ = ["LinkDeletions", "delete_links", "unlink"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +39,29 @@ class LinkDeletions:
 
     records: int
     rows: int
+
+
+async def unlink(
+    user_id: str,
+    subscription_id: str,
+    platform: str | None,
+    *,
+    user_subscriptions: Table,
+    soft_opt_in_consent_setter_queue: Queue,
+) -> bool:
+    """Delete one link together with its user's ``Cancellation`` (``then_send``: the message
+    exists if and only if the delete happened), only if the link still exists. False when it was
+    already gone (deleted meanwhile, with its Cancellation: by an earlier attempt)."""
+    cancellation = soi_event(user_id, "Cancellation", platform, subscription_id)
+    try:
+        await user_subscriptions.delete(
+            {"userId": user_id, "subscriptionId": subscription_id},
+            condition=Exists(),
+            then_send=[Outgoing(soft_opt_in_consent_setter_queue, cancellation)],
+        )
+    except ConditionFailed:
+        return False
+    return True
 
 
 async def delete_links(
@@ -60,17 +83,14 @@ async def delete_links(
         page = await user_subscriptions.query(subscription_id, index=INDEX, limit=PAGE, cursor=cursor)
         for link in page.items:
             found += 1
-            user_id = str(link["userId"])
-            cancellation = soi_event(user_id, "Cancellation", platform, subscription_id)
-            try:
-                await user_subscriptions.delete(
-                    {"userId": user_id, "subscriptionId": subscription_id},
-                    condition=Exists(),
-                    then_send=[Outgoing(soft_opt_in_consent_setter_queue, cancellation)],
-                )
-            except ConditionFailed:
-                continue  # deleted meanwhile, with its Cancellation: by an earlier attempt
-            deleted += 1
+            if await unlink(
+                str(link["userId"]),
+                subscription_id,
+                platform,
+                user_subscriptions=user_subscriptions,
+                soft_opt_in_consent_setter_queue=soft_opt_in_consent_setter_queue,
+            ):
+                deleted += 1
         if page.cursor is None:
             break
         cursor = page.cursor

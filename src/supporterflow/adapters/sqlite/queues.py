@@ -234,3 +234,18 @@ class SqliteQueue:
         return await self._db.write(
             lambda tx: tx.conn.execute("DELETE FROM queue_messages WHERE queue = ?", (self.name,)).rowcount
         )
+
+    async def remove(self, message_ids: Sequence[str]) -> int:
+        ids = [int(m) for m in message_ids]
+
+        def run(tx: Tx) -> int:
+            removed = 0
+            for start in range(0, len(ids), 400):
+                chunk = ids[start : start + 400]
+                removed += tx.conn.execute(
+                    f"DELETE FROM queue_messages WHERE queue = ? AND id IN ({', '.join('?' * len(chunk))})",
+                    (self.name, *chunk),
+                ).rowcount
+            return removed
+
+        return await self._db.write(run) if ids else 0

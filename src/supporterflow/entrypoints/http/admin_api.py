@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -40,8 +40,9 @@ class ReplayResult(BaseModel):
     replayed: int
 
 
-def routes(container: Container) -> list[Route]:
-    keys = [key.encode() for key in container.admin_keys]
+def admin_only(admin_keys: Sequence[str]) -> Callable[[Endpoint], Endpoint]:
+    """Wrap an endpoint so that it answers 401 unless ``x-api-key`` is one of the admin keys."""
+    keys = [key.encode() for key in admin_keys]
 
     def authorised(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
@@ -53,6 +54,12 @@ def routes(container: Container) -> list[Route]:
             return await endpoint(request)
 
         return guarded
+
+    return authorised
+
+
+def routes(container: Container) -> list[Route]:
+    authorised = admin_only(container.admin_keys)
 
     def dead_letters_of(request: Request) -> Queue:
         try:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supporterflow.bootstrap import Container
-from supporterflow.entrypoints.http import admin_api, apple, google, supporter_events, system, users
+from supporterflow.entrypoints.http import admin_api, apple, gdpr, google, supporter_events, system, users
 from supporterflow.entrypoints.http.middleware import BodyLimit, RequestContext
 from supporterflow.entrypoints.http.responses import HttpError, error_response
 
@@ -36,6 +36,7 @@ def create_app(container: Container) -> Starlette:
             *apple.routes(container),
             *google.routes(container),
             *users.routes(container),
+            *gdpr.routes(container),
         ],
         middleware=[
             Middleware(RequestContext, metrics=container.metrics),
