@@ -49,6 +49,8 @@ bench: $(VENV)/.dev-ready
 	$(BIN)/python -m benchmarks.apple_drain
 	$(BIN)/python -m benchmarks.google_ingest
 	$(BIN)/python -m benchmarks.google_drain
+	$(BIN)/python -m benchmarks.user_subscriptions
+	$(BIN)/python -m benchmarks.link
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,14 @@ By default every request is the same. A route that must see distinct requests (s
 idempotent events: a repeated body would only measure the duplicate path) takes ``bodies`` instead:
 each request carries the next of them, each body is sent at most once, and the run ends early when
 they are all sent (``LoadResult.exhausted``; the rate is then over the part of the window covered).
+``paths`` instead of one ``path`` sends the same method to each of them in turn, over and over (a
+read route over many users).
+
+With ``rate`` the load is open-loop instead: requests are scheduled at that fixed rate whatever the
+server answers, each goes out on an idle connection of the pool (a queue forms when none is idle),
+and its latency runs from its scheduled time, so a server that falls behind shows as latency rather
+than as fewer requests sent (no coordinated omission). The requests scheduled in the window are the
+measured ones; ``connections`` is then the size of the pool.
 
 Run it in its own process (``run_load_in_subprocess`` or ``python -m benchmarks.loadgen``) so that
 the generator and the server each have a core: in one process they would share one interpreter and
@@ -83,7 +91,11 @@ class LoadResult:
     generator, not the server, was the limit. ``total_status_counts`` counts every answer of the
     run, warm-up and the requests finishing after the window included (what a server that stores
     each accepted request should have stored). ``exhausted`` is true when a list of ``bodies`` ran
-    out before the end of the window: ``seconds`` is then the part of the window covered."""
+    out before the end of the window: ``seconds`` is then the part of the window covered.
+
+    With a fixed ``rate`` (open loop), ``requests`` counts the answers to the requests scheduled in
+    the window, their latencies run from the scheduled time, and ``errors`` adds those still
+    unanswered after the grace period."""
 
     requests: int
     errors: int
@@ -96,6 +108,7 @@ class LoadResult:
     client_cpu: float = 0.0
     total_status_counts: dict[int, int] = field(default_factory=dict)
     exhausted: bool = False
+    rate: float = 0.0  # the fixed rate requests were scheduled at; 0.0 for a closed-loop run
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -136,17 +149,29 @@ class _Requests:
     """What the connections send: one request over and over, or each of ``bodies`` once, in order.
     Only the event loop thread takes from it, so a plain index is enough."""
 
-    def __init__(self, fixed: bytes | None = None, head: bytes = b"", bodies: Sequence[bytes] = ()) -> None:
+    def __init__(
+        self,
+        fixed: bytes | None = None,
+        head: bytes = b"",
+        bodies: Sequence[bytes] = (),
+        cycle: Sequence[bytes] = (),
+    ) -> None:
         self.fixed = fixed
         self._head = head
         self._bodies = bodies
+        self._cycle = cycle  # complete requests sent in turn, over and over
         self._next = 0
-        self.has_body = not (fixed or head).startswith(b"HEAD ")
+        first = fixed or head or (cycle[0] if cycle else b"")
+        self.has_body = not first.startswith(b"HEAD ")
 
     def take(self) -> bytes | None:
         """The next request, or None once every body has been sent."""
         if self.fixed is not None:
             return self.fixed
+        if self._cycle:
+            request = self._cycle[self._next % len(self._cycle)]
+            self._next += 1
+            return request
         if self._next >= len(self._bodies):
             return None
         body = self._bodies[self._next]
@@ -182,10 +207,12 @@ class _Tally:
     failures: int = 0
     last_answer: float = 0.0
     exhausted: bool = False
+    # Open loop: a request belongs to the window it was scheduled in, not the one it finished in.
+    by_schedule: bool = False
 
     def answered(self, started: float, finished: float, status: int) -> None:
         self.all_statuses[status] += 1
-        if self.measure_from <= finished < self.measure_until:
+        if self.measure_from <= (started if self.by_schedule else finished) < self.measure_until:
             self.latencies.append(finished - started)
             self.statuses[status] += 1
             self.last_answer = finished
@@ -251,6 +278,90 @@ async def _drive(address: str, port: int, requests: _Requests, connections: int,
     return cpu
 
 
+async def _open_loop_connection(
+    address: str, port: int, has_body: bool, due: asyncio.Queue[tuple[float, bytes]], tally: _Tally
+) -> None:
+    """One connection of the open-loop pool: sends the next due request whenever it is idle, and
+    times it from its scheduled time. Ends when the scheduler queues a stop (an empty request)."""
+    clock = time.perf_counter
+    consecutive_failures = 0
+    while consecutive_failures < _MAX_CONSECUTIVE_FAILURES:
+        writer: asyncio.StreamWriter | None = None
+        scheduled: float | None = None
+        try:
+            reader, writer = await asyncio.open_connection(address, port)
+            keep_alive = True
+            while keep_alive:
+                scheduled, request = await due.get()
+                if not request:
+                    return
+                writer.write(request)
+                status, keep_alive = await _read_response(reader, has_body)
+                tally.answered(scheduled, clock(), status)
+                scheduled = None
+                consecutive_failures = 0
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _ProtocolError):
+            if scheduled is not None:  # the request in flight is lost
+                tally.failed(scheduled)
+            consecutive_failures += 1
+            await asyncio.sleep(_RECONNECT_PAUSE_S)
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+
+async def _drive_at_rate(
+    address: str, port: int, requests: _Requests, connections: int, tally: _Tally, rate: float
+) -> float:
+    """Schedule requests at ``rate`` per second from now to the end of the window, whatever the
+    answers; returns the CPU seconds this process spent in the window."""
+    clock = time.perf_counter
+    due: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    tasks = [
+        asyncio.create_task(_open_loop_connection(address, port, requests.has_body, due, tally))
+        for _ in range(connections)
+    ]
+    interval = 1.0 / rate
+    first = clock()
+    count = max(0, int((tally.measure_until - first) * rate))
+    cpu_from: float | None = None
+    sent = 0
+    while sent < count:
+        now = clock()
+        if cpu_from is None and now >= tally.measure_from:
+            cpu_from = time.process_time()
+        # Everything due by now goes out at once: a late wake-up does not lower the rate, and
+        # each request still carries its own scheduled time.
+        while sent < count and first + sent * interval <= now:
+            request = requests.take()
+            if request is None:
+                tally.exhausted = True
+                count = sent
+                break
+            due.put_nowait((first + sent * interval, request))
+            sent += 1
+        if sent < count:
+            await asyncio.sleep(max(0.0, first + sent * interval - clock()))
+    cpu = time.process_time() - (cpu_from if cpu_from is not None else time.process_time())
+    for _ in tasks:
+        due.put_nowait((0.0, b""))
+    # The grace period bounds the run even if the server stops answering.
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, tally.measure_until + _GRACE_S - clock()))
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    # Whatever was scheduled in the window and never answered (queued, in flight) is an error.
+    unanswered = 0
+    while not due.empty():
+        scheduled, request = due.get_nowait()
+        if request and tally.measure_from <= scheduled < tally.measure_until:
+            unanswered += 1
+    tally.failures += unanswered + len(pending)
+    return cpu
+
+
 def _percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted list (0.0 when it is empty)."""
     if not ordered:
@@ -278,26 +389,39 @@ def run_load(
     duration_s: float = 10.0,
     warmup_s: float = 1.0,
     bodies: Sequence[bytes] | None = None,
+    paths: Sequence[str] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
     """Load ``host:port`` from this process for ``warmup_s + duration_s`` and measure the last
     ``duration_s``. Blocks; prefer ``run_load_in_subprocess`` when the server is in this machine.
 
     With ``bodies`` (instead of ``body``) each request carries the next body, each sent once; the
-    run stops early when they are all sent."""
+    run stops early when they are all sent. With ``paths`` (instead of ``path``) the requests go
+    to each path in turn, over and over. With ``rate`` the requests are scheduled at that many per
+    second (open loop, ``connections`` the pool), timed from their scheduled time."""
     address = loopback_address(host)
     if connections < 1 or duration_s <= 0 or warmup_s < 0:
         raise ValueError("need connections >= 1, duration_s > 0 and warmup_s >= 0")
+    if rate is not None and rate <= 0:
+        raise ValueError("a fixed rate must be > 0 requests per second")
     if bodies is not None and body:
         raise ValueError("give either one body or a list of bodies")
-    if bodies is None:
+    if paths is not None and (bodies is not None or not paths):
+        raise ValueError("paths need at least one path and one body for all")
+    if paths is not None:
+        requests = _Requests(cycle=[build_request(host, port, method, p, body, headers) for p in paths])
+    elif bodies is None:
         requests = _Requests(fixed=build_request(host, port, method, path, body, headers))
     else:
         head = ("\r\n".join(_request_head(host, port, method, path, headers)) + "\r\n").encode("latin-1")
         requests = _Requests(head=head, bodies=bodies)
     start = time.perf_counter() + warmup_s
-    tally = _Tally(measure_from=start, measure_until=start + duration_s)
+    tally = _Tally(measure_from=start, measure_until=start + duration_s, by_schedule=rate is not None)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-        cpu = runner.run(_drive(address, port, requests, connections, tally))
+        if rate is None:
+            cpu = runner.run(_drive(address, port, requests, connections, tally))
+        else:
+            cpu = runner.run(_drive_at_rate(address, port, requests, connections, tally, rate))
     latencies = sorted(tally.latencies)
     errors = tally.failures + sum(
         count for status, count in tally.statuses.items() if not 200 <= status < 300
@@ -318,6 +442,7 @@ def run_load(
         client_cpu=cpu / seconds,
         total_status_counts=dict(sorted(tally.all_statuses.items())),
         exhausted=tally.exhausted,
+        rate=rate or 0.0,
     )
 
 
@@ -325,6 +450,20 @@ def read_bodies(path: Path) -> list[bytes]:
     """The bodies of a ``--bodies-file``: one per line (a body cannot contain a newline; compact
     JSON never does)."""
     return path.read_bytes().splitlines()
+
+
+def read_paths(path: Path) -> list[str]:
+    """The paths of a ``--paths-file``: one per line."""
+    return [line for line in path.read_text().splitlines() if line]
+
+
+def write_paths(path: Path, paths: Iterable[str]) -> int:
+    """Write ``paths`` one per line for ``--paths-file``; returns how many were written."""
+    lines = list(paths)
+    if any(not p.startswith("/") or any(c.isspace() for c in p) for p in lines):
+        raise ValueError("a path of a paths file starts with / and holds no white space")
+    path.write_text("".join(f"{p}\n" for p in lines))
+    return len(lines)
 
 
 def write_bodies(path: Path, bodies: Iterable[bytes]) -> int:
@@ -350,6 +489,8 @@ def _cli_args(
     duration_s: float,
     warmup_s: float,
     bodies_file: Path | None = None,
+    paths_file: Path | None = None,
+    rate: float | None = None,
 ) -> list[str]:
     args = [f"--host={host}", f"--port={port}", f"--method={method}", f"--path={path}"]
     args += [f"--connections={connections}", f"--duration={duration_s}", f"--warmup={warmup_s}", "--json"]
@@ -357,6 +498,10 @@ def _cli_args(
         args.append(f"--body={body.decode()}")
     if bodies_file is not None:
         args.append(f"--bodies-file={bodies_file.resolve()}")
+    if paths_file is not None:
+        args.append(f"--paths-file={paths_file.resolve()}")
+    if rate is not None:
+        args.append(f"--rate={rate}")
     args += [f"--header={name}: {value}" for name, value in (headers or {}).items()]
     return args
 
@@ -372,14 +517,29 @@ def run_load_in_subprocess(
     duration_s: float = 10.0,
     warmup_s: float = 1.0,
     bodies_file: Path | None = None,
+    paths_file: Path | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
     """``run_load`` in a fresh interpreter (``python -m benchmarks.loadgen --json``), so that the
     generator has its own core and GIL. The body must be UTF-8 text (it travels as an argument).
-    ``bodies_file`` (see ``write_bodies``) sends each of its bodies once instead of ``body``."""
+    ``bodies_file`` (see ``write_bodies``) sends each of its bodies once instead of ``body``;
+    ``paths_file`` (see ``write_paths``) sends to each of its paths in turn instead of ``path``;
+    ``rate`` schedules the requests at that many per second (open loop)."""
     loopback_address(host)  # refuse before spawning anything
     command = [sys.executable, "-m", "benchmarks.loadgen"]
     command += _cli_args(
-        host, port, method, path, body, headers, connections, duration_s, warmup_s, bodies_file
+        host,
+        port,
+        method,
+        path,
+        body,
+        headers,
+        connections,
+        duration_s,
+        warmup_s,
+        bodies_file,
+        paths_file,
+        rate,
     )
     done = subprocess.run(
         command,
@@ -413,6 +573,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bodies-file", type=Path, help="one request body per line, each sent once (instead of --body)"
     )
+    parser.add_argument(
+        "--paths-file", type=Path, help="one path a line, requested in turn over and over (instead of --path)"
+    )
+    parser.add_argument(
+        "--rate", type=float, help="open loop: requests scheduled at this many per second, timed from then"
+    )
     parser.add_argument("--header", type=_parse_header, action="append", default=[], help="'Name: value'")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
@@ -431,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
             args.duration,
             args.warmup,
             read_bodies(args.bodies_file) if args.bodies_file else None,
+            read_paths(args.paths_file) if args.paths_file else None,
+            args.rate,
         )
     except NotLoopbackError as error:
         parser.error(str(error))
@@ -441,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
             f"errors {result.errors}  statuses {result.status_counts}  client cpu {result.client_cpu:.2f}"
             + ("  (bodies exhausted)" if result.exhausted else "")
+            + (f"  (open loop at {result.rate:g}/s)" if result.rate else "")
         )
     return 0
 

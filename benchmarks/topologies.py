@@ -54,3 +54,10 @@ GOOGLE_DRAIN = Topology(
 GOOGLE_DRAIN_ONE_AT_A_TIME = dataclasses.replace(
     GOOGLE_DRAIN, consumers=(dataclasses.replace(_GOOGLE_UPDATE, concurrency=1, batch_size=1),)
 )
+
+# A user's purchases only (benchmarks.user_subscriptions, benchmarks.link): the subscriptions and
+# user-subscriptions tables and the queue the App Store link route needs to exist (its dead-letter
+# queue with it), without any consumer or stream subscriber: the links written before the server
+# starts and by the load trigger nothing (their change records are written, as the service does,
+# and nobody reads them).
+USERS_ONLY = Topology(tables=(SUBSCRIPTIONS, USER_SUBSCRIPTIONS), queues=(APPLE_SUBSCRIPTIONS_TO_FETCH,))

@@ -482,6 +482,16 @@ async def test_batch_get_returns_every_existing_item_of_more_than_a_thousand_key
     assert sorted(item["n"] for item in items) == list(range(1200))
 
 
+async def test_batch_get_returns_an_item_once_however_often_its_key_is_asked(events: SqliteTable) -> None:
+    await events.batch_write(puts=[{"user": "u1", "at": 1, "n": 1}, {"user": "u1", "at": 2, "n": 2}])
+
+    items = await events.batch_get(
+        [{"user": "u1", "at": 1}, {"user": "u1", "at": 2}, {"user": "u1", "at": 1}]
+    )
+
+    assert sorted(item["n"] for item in items) == [1, 2]
+
+
 async def test_batch_get_of_no_keys_returns_nothing(events: SqliteTable) -> None:
     assert await events.batch_get([]) == []
 

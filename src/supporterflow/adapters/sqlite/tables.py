@@ -233,15 +233,19 @@ class SqliteTable:
         return await self._db.read(lambda conn: self._current(conn, pk, sk))
 
     async def batch_get(self, keys: Sequence[Key]) -> list[Item]:
-        pairs = [self._pk_sk(key) for key in keys]
+        # Each key once: the join below would return a row once per repetition of its key.
+        pairs = list(dict.fromkeys(self._pk_sk(key) for key in keys))
 
         def run(conn: sqlite3.Connection) -> list[Item]:
             found: list[Item] = []
             for start in range(0, len(pairs), _CHUNK):
                 chunk = pairs[start : start + _CHUNK]
                 values = ", ".join("(?, ?)" for _ in chunk)
+                # A join on the key, not "(pk, sk) IN (VALUES ...)": SQLite plans that as a
+                # scan of the whole table once there are two keys or more.
                 rows = conn.execute(
-                    f"SELECT item FROM {self._sql_name} WHERE (pk, sk) IN (VALUES {values})",
+                    f"SELECT t.item FROM (VALUES {values}) AS k "
+                    f"JOIN {self._sql_name} AS t ON t.pk = k.column1 AND t.sk = k.column2",
                     [v for pair in chunk for v in pair],
                 ).fetchall()
                 found.extend(json.loads(text) for (text,) in rows)
