@@ -213,22 +213,23 @@ class GooglePlayApi:
         return await self._get(path, "monetization.subscriptions.get")
 
     async def _get(self, path: str, endpoint: str) -> dict[str, Any] | None:
-        for attempt in range(2):
-            headers = {"Authorization": f"Bearer {await self._tokens.token()}"}
-            reply = await call(
-                self._transport,
-                "GET",
-                path,
-                service="google-play",
-                endpoint=endpoint,
-                metrics=self._metrics,
-                headers=headers,
-            )
-            if reply.status == 401 and attempt == 0:
-                self._tokens.invalidate()
-                continue
-            return self._answer(reply, endpoint)
-        raise Retry(f"google-play {endpoint}: HTTP 401 with a new token")  # pragma: no cover - loop returns
+        reply = await self._call(path, endpoint)
+        if reply.status == 401:
+            # Google no longer takes the cached token: a new one, and one more try.
+            self._tokens.invalidate()
+            reply = await self._call(path, endpoint)
+        return self._answer(reply, endpoint)
+
+    async def _call(self, path: str, endpoint: str) -> Reply:
+        return await call(
+            self._transport,
+            "GET",
+            path,
+            service="google-play",
+            endpoint=endpoint,
+            metrics=self._metrics,
+            headers={"Authorization": f"Bearer {await self._tokens.token()}"},
+        )
 
     @staticmethod
     def _answer(reply: Reply, endpoint: str) -> dict[str, Any] | None:
