@@ -29,6 +29,30 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         time.sleep(0.02)
 
 
+def wait_for_row(
+    read: Callable[[], dict[str, Any] | None],
+    holds: Callable[[dict[str, Any]], bool],
+    timeout_s: float,
+    what: str,
+    log: Callable[[], str],
+) -> dict[str, Any]:
+    """The row ``read`` returns once ``holds`` is true of it; on time-out, the last row read and
+    the tail of the server's log."""
+    last: list[dict[str, Any] | None] = [None]
+
+    def ready() -> bool:
+        last[0] = read()
+        return last[0] is not None and holds(last[0])
+
+    try:
+        wait_until(ready, timeout_s, what)
+    except AssertionError:
+        raise AssertionError(f"timed out waiting for {what}; the row is {last[0]}\n{log()[-3000:]}") from None
+    row = last[0]
+    assert row is not None
+    return row
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

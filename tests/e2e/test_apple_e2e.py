@@ -37,7 +37,7 @@ from supporterflow.emulators.apple.certificates import ROOT_PEM_FILE, Certificat
 from supporterflow.emulators.apple.sender import notification_body
 from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import SANDBOX, AppleStoreState, Step
-from tests.e2e.conftest import ROOT, Emulator, Server, ServerFactory, wait_until
+from tests.e2e.conftest import ROOT, Emulator, Server, ServerFactory, wait_for_row, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -177,21 +177,7 @@ class Service:
         self, subscription_id: str, holds: Callable[[dict[str, Any]], bool], what: str
     ) -> dict[str, Any]:
         """The row once ``holds`` is true of it; on time-out, the last row and the log tail."""
-        last: list[dict[str, Any] | None] = [None]
-
-        def ready() -> bool:
-            last[0] = self.row(subscription_id)
-            return last[0] is not None and holds(last[0])
-
-        try:
-            wait_until(ready, FETCH_TIMEOUT_S, what)
-        except AssertionError:
-            raise AssertionError(
-                f"timed out waiting for {what}; the row is {last[0]}\n{self.server.log()[-3000:]}"
-            ) from None
-        row = last[0]
-        assert row is not None
-        return row
+        return wait_for_row(lambda: self.row(subscription_id), holds, FETCH_TIMEOUT_S, what, self.server.log)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from supporterflow.emulators.google.oauth import SERVICE_ACCOUNT_FILE
 from supporterflow.emulators.google.push import PushSigner
 from supporterflow.emulators.google.sender import USER_AGENT, notification_body
 from supporterflow.emulators.google.store import GooglePlayState, Step
-from tests.e2e.conftest import ROOT, Emulator, Server, ServerFactory, wait_until
+from tests.e2e.conftest import ROOT, Emulator, Server, ServerFactory, wait_for_row, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -190,21 +190,7 @@ class Service:
 
     def wait_for_row(self, token: str, holds: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
         """The row once ``holds`` is true of it; on time-out, the last row and the log tail."""
-        last: list[dict[str, Any] | None] = [None]
-
-        def ready() -> bool:
-            last[0] = self.row(token)
-            return last[0] is not None and holds(last[0])
-
-        try:
-            wait_until(ready, FETCH_TIMEOUT_S, what)
-        except AssertionError:
-            raise AssertionError(
-                f"timed out waiting for {what}; the row is {last[0]}\n{self.server.log()[-3000:]}"
-            ) from None
-        row = last[0]
-        assert row is not None
-        return row
+        return wait_for_row(lambda: self.row(token), holds, FETCH_TIMEOUT_S, what, self.server.log)
 
     def drained(self) -> None:
         """Every fetch has run: a notification's message is committed before its 200, so an
