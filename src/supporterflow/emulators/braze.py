@@ -24,6 +24,7 @@ from supporterflow.emulators.control import (
     bad_request,
     emulator_app,
     read_json,
+    text_field,
 )
 from supporterflow.emulators.storage import Document, DocumentStore
 
@@ -68,12 +69,8 @@ def parse_registration(body: Any) -> tuple[str, str | None]:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object")
     errors: list[str] = []
-    external_id = body.get("external_id")
-    if not isinstance(external_id, str) or not external_id:
-        errors.append("external_id must be a non-empty string")
-    identity_id = body.get("identity_id")
-    if identity_id is not None and (not isinstance(identity_id, str) or not identity_id):
-        errors.append("identity_id must be a non-empty string or null")
+    external_id = text_field(body, "external_id", errors, required=True)
+    identity_id = text_field(body, "identity_id", errors, required=False)
     if errors:
         raise BadRequest(*errors)
     return str(external_id), identity_id

@@ -259,6 +259,22 @@ def bad_request(error: BadRequest) -> JSONResponse:
     return JSONResponse({"message": str(error), "errors": error.errors}, status_code=400)
 
 
+def text_field(
+    body: dict[str, Any], field: str, errors: list[str], *, required: bool, null_named: bool = True
+) -> str | None:
+    """``body[field]`` when it is a non-empty string, else None with the problem added to
+    ``errors``: a missing optional field is no problem. ``null_named`` says in the message of an
+    optional field that null is allowed too."""
+    value = body.get(field)
+    if isinstance(value, str) and value:
+        return value
+    if required:
+        errors.append(f"{field} must be a non-empty string")
+    elif value is not None:
+        errors.append(f"{field} must be a non-empty string" + (" or null" if null_named else ""))
+    return None
+
+
 def _control_routes(control: EmulatorControl, state: EmulatorState) -> list[BaseRoute]:
     async def add_fault(request: Request) -> Response:
         try:

@@ -30,6 +30,7 @@ from supporterflow.emulators.control import (
     bad_request,
     emulator_app,
     read_json,
+    text_field,
 )
 from supporterflow.emulators.storage import Document, DocumentStore
 
@@ -52,12 +53,8 @@ def parse_registration(body: Any) -> Document:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object")
     errors: list[str] = []
-    identity_id = body.get("id")
-    if not isinstance(identity_id, str) or not identity_id:
-        errors.append("id must be a non-empty string")
-    email = body.get("primaryEmailAddress")
-    if email is not None and (not isinstance(email, str) or not email):
-        errors.append("primaryEmailAddress must be a non-empty string or null")
+    identity_id = text_field(body, "id", errors, required=True)
+    email = text_field(body, "primaryEmailAddress", errors, required=False)
     display_name = body.get("displayName", "user")
     if not isinstance(display_name, str):
         errors.append("displayName must be a string")

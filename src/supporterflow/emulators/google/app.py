@@ -36,6 +36,7 @@ from supporterflow.emulators.control import (
     bad_request,
     emulator_app,
     read_json,
+    text_field,
 )
 from supporterflow.emulators.google.oauth import GOOGLE_TOKEN_URI, GrantError, ServiceAccount, grant
 from supporterflow.emulators.google.payloads import (
@@ -267,12 +268,8 @@ def create_play_app(
     )
 
 
-def _optional_string(body: dict[str, Any], field: str, errors: list[str]) -> str | None:
-    value = body.get(field)
-    if value is not None and (not isinstance(value, str) or not value):
-        errors.append(f"{field} must be a non-empty string")
-        return None
-    return value
+def _optional(body: dict[str, Any], field: str, errors: list[str]) -> str | None:
+    return text_field(body, field, errors, required=False, null_named=False)
 
 
 def _purchase_request(body: Any) -> dict[str, Any]:
@@ -280,14 +277,14 @@ def _purchase_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("A purchase is a JSON object")
     errors: list[str] = []
-    package_name = _optional_string(body, "packageName", errors)
-    product_id = _optional_string(body, "productId", errors)
+    package_name = _optional(body, "packageName", errors)
+    product_id = _optional(body, "productId", errors)
     if package_name is None or product_id is None:
         errors.append("packageName and productId are required")
     options = {
-        "base_plan_id": _optional_string(body, "basePlanId", errors),
-        "offer_id": _optional_string(body, "offerId", errors),
-        "obfuscated_external_account_id": _optional_string(body, "obfuscatedExternalAccountId", errors),
+        "base_plan_id": _optional(body, "basePlanId", errors),
+        "offer_id": _optional(body, "offerId", errors),
+        "obfuscated_external_account_id": _optional(body, "obfuscatedExternalAccountId", errors),
     }
     for field in ("testPurchase", "freeTrial"):
         if not isinstance(body.get(field, False), bool):
