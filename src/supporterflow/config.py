@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from supporterflow.domain.exports.layout import DATASETS, FORMATS, Format
+
 CONFIG_FILE_VARIABLE = "SF_CONFIG_FILE"
 
 CommaList = Annotated[list[str], NoDecode]
@@ -54,6 +56,14 @@ class Settings(BaseSettings):
     """`on` mounts the store and service emulators in-process; `off` uses the URLs below."""
     object_store_dir: Path = Path("./var/objects")
     """Directory of the local object store (exports, tokens)."""
+    export_out: str = "./var/export"
+    """Datalake exports: a directory or `s3://bucket/prefix`, a folder per dataset."""
+    export_destinations: dict[str, str] = Field(default_factory=dict)
+    """JSON object, dataset -> directory or `s3://` URL, instead of `export_out` (a bucket each)."""
+    export_formats: Annotated[list[Format], NoDecode] = Field(default_factory=lambda: list(FORMATS))
+    """Comma-separated formats of the scheduled exports: `ndjson` (the original's `.json.gz`), `parquet`."""
+    export_gzip_level: int = Field(default=6, ge=1, le=9)
+    """gzip level of the NDJSON exports (6 is zlib's and Node's default)."""
     topology: str = "supporterflow.topology:TOPOLOGY"
     """`module:attribute` of the topology to run; another one is for tests and forks."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -179,12 +189,28 @@ class Settings(BaseSettings):
         "user_api_keys",
         "producer_api_keys",
         "admin_api_keys",
+        "export_formats",
         mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("export_destinations")
+    @classmethod
+    def _known_datasets(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(DATASETS))
+        if unknown:
+            raise ValueError(f"unknown datasets {unknown}; the datasets are {', '.join(DATASETS)}")
+        return value
+
+    @field_validator("export_formats")
+    @classmethod
+    def _some_format(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one export format (ndjson, parquet)")
         return value
 
     @field_validator("producer_api_keys")

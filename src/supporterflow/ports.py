@@ -14,7 +14,7 @@ dicts); adapters convert to their store's types (``Decimal`` for DynamoDB, JSON 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,6 +151,23 @@ class Table(Protocol):
         """One page of a parallel scan: segments partition the table and can be read concurrently."""
         ...
 
+    def read_snapshot(
+        self,
+        *,
+        index: str | None = None,
+        hash_value: Scalar | None = None,
+        omit: Sequence[str] = (),
+        page_size: int = 1000,
+    ) -> AsyncGenerator[list[str], None]:
+        """Every item, or with ``index`` and ``hash_value`` every item of that index partition in
+        index order, as compact JSON text, page by page, all from one consistent snapshot while
+        writes go on. ``omit`` names document paths (``applePayload.unified_receipt.latest_receipt``)
+        left out of each item.
+
+        For exports: the items stay text because an export copies most of each one through, and
+        decoding a million documents into Python objects would cost more than the whole export."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------------
 # Queues
@@ -218,6 +235,11 @@ class Queue(Protocol):
     async def delete(self, received: Received) -> None:
         """Acknowledge. A receipt that is no longer current (the message was received again after
         its visibility ran out) is ignored: the newer holder will acknowledge it."""
+        ...
+
+    async def delete_batch(self, received: Sequence[Received]) -> None:
+        """Acknowledge any number at once (adapters chunk: SQS takes 10 per ``DeleteMessageBatch``);
+        stale receipts are ignored as in ``delete``."""
         ...
 
     async def change_visibility(self, received: Received, visibility_s: int) -> None: ...
@@ -320,6 +342,25 @@ class ObjectStore(Protocol):
         ...
 
     def iter_chunks(self, key: str, *, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
+
+
+class Leases(Protocol):
+    """Named leases, so that one runner at a time does a job that must not run twice at once (a
+    historical drain). A lease that is not renewed within ``ttl_s`` lapses: a crashed holder does
+    not block the job for ever."""
+
+    async def acquire(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take or renew the lease ``name`` for ``ttl_s`` seconds; False while another owner holds it."""
+        ...
+
+    async def release(self, name: str, owner: str) -> None: ...
+
+
+class ExportTargets(Protocol):
+    """Where the datalake exports go: one object store per dataset (a folder, or a bucket as the
+    original has one bucket per export)."""
+
+    def store(self, dataset: str) -> ObjectStore: ...
 
 
 # --------------------------------------------------------------------------------------------------

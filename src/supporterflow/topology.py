@@ -8,10 +8,13 @@ built.
 
 from __future__ import annotations
 
-from supporterflow.declare import Consumer, Every, Index, OnChange, QueueDef, TableDef, Topology
+from supporterflow.declare import Consumer, Cron, Every, Index, OnChange, QueueDef, TableDef, Topology
 from supporterflow.functions.apple_revalidate import apple_revalidate
 from supporterflow.functions.apple_update import apple_update, feast_apple_update
 from supporterflow.functions.delete_links import delete_links
+from supporterflow.functions.export_historical import export_apple_historical, export_google_historical
+from supporterflow.functions.export_subscription_events import export_subscription_events
+from supporterflow.functions.export_tables import export_subscriptions, export_user_subscriptions
 from supporterflow.functions.feast_acquisitions import (
     feast_acquisition_router,
     feast_apple_acquisition,
@@ -97,6 +100,8 @@ FEAST_GOOGLE_ACQUISITION_EVENTS_QUEUE = QueueDef(
     "feast-google-acquisition-events-queue", visibility_s=300, max_receives=5
 )
 
+DAILY_EXPORT = "3 0 * * *"
+
 TOPOLOGY = Topology(
     tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS, GDPR_ERASURES),
     queues=(
@@ -157,5 +162,15 @@ TOPOLOGY = Topology(
         # stream; by its next delivery the subscription is usually stored.
         OnChange("user-subscriptions", frozenset({"INSERT"}), feast_acquisition_router, max_attempts=2),
     ),
-    schedules=(Every(6 * 3600, apple_revalidate), Every(15 * 60, google_oauth), Every(30 * 60, soi_dlq)),
+    schedules=(
+        Every(6 * 3600, apple_revalidate),
+        Every(15 * 60, google_oauth),
+        Every(30 * 60, soi_dlq),
+        # The datalake exports of yesterday, at the original's 00:03 UTC (spec §9).
+        Cron(DAILY_EXPORT, export_subscription_events),
+        Cron(DAILY_EXPORT, export_subscriptions),
+        Cron(DAILY_EXPORT, export_user_subscriptions),
+        Cron(DAILY_EXPORT, export_apple_historical),
+        Cron(DAILY_EXPORT, export_google_historical),
+    ),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
@@ -11,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from supporterflow.adapters.aws.sqs import SqsQueue
-from supporterflow.ports import Queue, Retry
+from supporterflow.ports import Queue, Received, Retry
 
 
 class Spy:
@@ -21,6 +22,8 @@ class Spy:
         self.client = client
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.refuse_ids: list[set[str]] = []  # one set of entry ids per coming send_message_batch
+        # Entry id -> error code, for the coming delete_message_batch calls.
+        self.refuse_deletes: dict[str, str] = {}
         # Received messages get this DeadLetterQueueSourceArn, which AWS sets on redrive (moto not).
         self.source_arn: str | None = None
 
@@ -38,6 +41,15 @@ class Spy:
                     for e in kwargs["Entries"]
                     if e["Id"] in refused
                 ]
+                return response
+            if operation == "delete_message_batch" and self.refuse_deletes:
+                not_deleted = [e for e in kwargs["Entries"] if e["Id"] in self.refuse_deletes]
+                kept = [e for e in kwargs["Entries"] if e["Id"] not in self.refuse_deletes]
+                response = method(**{**kwargs, "Entries": kept}) if kept else {"Successful": []}
+                response.setdefault("Failed", []).extend(
+                    {"Id": e["Id"], "SenderFault": False, "Code": self.refuse_deletes[e["Id"]]}
+                    for e in not_deleted
+                )
                 return response
             response = method(**kwargs)
             if operation == "receive_message" and self.source_arn:
@@ -104,6 +116,72 @@ async def test_send_receive_delete(queue: SqsQueue, spy: Spy) -> None:
     await queue.delete(received)  # twice: ignored
     assert await queue.receive(10, 1) == []
     assert (await queue.depth()).total == 0
+
+
+async def receive_all(queue: SqsQueue) -> list[Received]:
+    received: list[Received] = []
+    while batch := await queue.receive(10, 60):
+        received.extend(batch)
+    return received
+
+
+async def test_delete_batch_of_25_in_three_chunks(queue: SqsQueue, spy: Spy) -> None:
+    await queue.send_batch([b"m%d" % i for i in range(27)])
+    received = await receive_all(queue)
+    assert len(received) == 27
+    received = received[:25]
+
+    await queue.delete_batch(received)
+
+    batches = spy.of("delete_message_batch")
+    assert [len(b["Entries"]) for b in batches] == [10, 10, 5]
+    assert [e["Id"] for e in batches[0]["Entries"]] == [str(i) for i in range(1, 11)]
+    assert [e["Id"] for e in batches[2]["Entries"]] == [str(i) for i in range(1, 6)]
+    assert [e["ReceiptHandle"] for b in batches for e in b["Entries"]] == [r.receipt for r in received]
+    depth = await queue.depth()
+    assert (depth.visible, depth.in_flight, depth.delayed) == (0, 2, 0)  # the 2 not deleted
+    await queue.delete_batch([])
+    assert len(spy.of("delete_message_batch")) == 3
+
+
+async def test_delete_batch_ignores_stale_receipts(queue: SqsQueue, spy: Spy) -> None:
+    await queue.send_batch([b"a", b"b", b"c"])
+    received = await receive_all(queue)
+    assert len(received) == 3
+    invalid = replace(received[0], receipt="not-a-receipt")  # moto answers ReceiptHandleIsInvalid
+    spy.refuse_deletes = {"3": "AWS.SimpleQueueService.MessageNotInflight"}
+
+    await queue.delete_batch([*received[:2], invalid, received[2], received[2]])
+
+    [batch] = spy.of("delete_message_batch")
+    assert [e["ReceiptHandle"] for e in batch["Entries"]] == [
+        received[0].receipt,
+        received[1].receipt,
+        "not-a-receipt",
+        received[2].receipt,  # once: SQS refuses a batch naming a receipt twice
+    ]
+    depth = await queue.depth()
+    assert (depth.visible, depth.in_flight) == (0, 0)
+    await queue.delete_batch(received)  # all deleted already: ignored
+
+
+async def test_delete_batch_raises_retry_for_other_refusals_after_deleting_the_rest(
+    queue: SqsQueue, spy: Spy
+) -> None:
+    await queue.send_batch([b"m%d" % i for i in range(12)])
+    received = await receive_all(queue)
+    spy.refuse_deletes = {"2": "InternalError", "4": "ReceiptHandleIsInvalid"}
+
+    with pytest.raises(Retry, match=r"DeleteMessageBatch on queue consents: 2 of 12 messages not deleted"):
+        await queue.delete_batch(received)
+
+    # Entry 2 was refused in both chunks (of 10 and 2); the stale entry 4 is not counted.
+    assert len(spy.of("delete_message_batch")) == 2
+    assert (await queue.depth()).in_flight == 3
+    spy.refuse_deletes = {}
+    spy.client.delete_queue(QueueUrl=queue.queue_url)
+    with pytest.raises(Retry, match=r"DeleteMessageBatch on queue consents failed: .*NonExistentQueue"):
+        await queue.delete_batch(received)
 
 
 async def test_receive_asks_sqs_for_at_most_ten(queue: SqsQueue, spy: Spy) -> None:

@@ -9,6 +9,7 @@ import multiprocessing
 from datetime import timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,6 +174,51 @@ async def test_a_stale_receipt_cannot_delete_the_message_from_its_newer_holder(
     assert [m.message_id for m in await listed(jobs)] == [message_id]
     assert await jobs.depth() == QueueDepth(visible=0, in_flight=1, delayed=0)
     await jobs.delete(current)
+    assert await listed(jobs) == []
+
+
+async def test_delete_batch_acknowledges_25_messages_in_one_write(
+    jobs: SqliteQueue, other: SqliteQueue, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await jobs.send_batch([f"m{i}".encode() for i in range(30)])
+    await other.send(b"not touched")
+    received = await jobs.receive(25, 30)
+    writes = 0
+    write = store.db.write
+
+    async def counted(run: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return await write(run)
+
+    monkeypatch.setattr(store.db, "write", counted)
+
+    await jobs.delete_batch(received)
+
+    assert writes == 1
+    assert [m.message_id for m in await listed(jobs)] == ids[25:]
+    assert await jobs.depth() == QueueDepth(visible=5, in_flight=0, delayed=0)
+    assert [m.body for m in await listed(other)] == [b"not touched"]
+    await jobs.delete_batch([])
+    assert writes == 1  # nothing to delete: no write
+
+
+async def test_delete_batch_ignores_stale_receipts_and_deletes_the_rest(
+    jobs: SqliteQueue, clock: FrozenClock
+) -> None:
+    slow_id, *_ = await jobs.send_batch([b"slow", b"a", b"b"])
+    (stale,) = await jobs.receive(1, 30)
+    clock.advance(30)
+    held = await jobs.receive(3, 30)
+    assert sorted(r.message_id for r in held) == sorted(m.message_id for m in await listed(jobs))
+    current = next(r for r in held if r.message_id == slow_id)
+    others = [r for r in held if r.message_id != slow_id]
+
+    await jobs.delete_batch([stale, *others])
+
+    assert [m.message_id for m in await listed(jobs)] == [slow_id]
+    assert await jobs.depth() == QueueDepth(visible=0, in_flight=1, delayed=0)
+    await jobs.delete_batch([current, *others])  # already deleted: ignored too
     assert await listed(jobs) == []
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supporterflow.adapters.clock import SystemClock
+from supporterflow.adapters.export_targets import UrlExportTargets
 from supporterflow.adapters.objects import DirectoryObjectStore
 from supporterflow.adapters.outbound import Transport
 from supporterflow.adapters.sqlite.coordination import SqliteCoordination
@@ -117,7 +118,14 @@ class Container:
 
     def dependencies(self) -> dict[str, Any]:
         """What a handler may ask for, by parameter name."""
-        provided: dict[str, Any] = {"clock": self.clock, "settings": self.settings, "objects": self.objects}
+        provided: dict[str, Any] = {
+            "clock": self.clock,
+            "settings": self.settings,
+            "objects": self.objects,
+            "metrics": self.metrics,
+            "leases": self.coordination,
+            "export_targets": UrlExportTargets(self.settings.export_out, self.settings.export_destinations),
+        }
         provided.update({python_name(name): table for name, table in self.tables.items()})
         provided.update({python_name(name): queue for name, queue in self.queues.items()})
         provided.update(self.collaborators)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from supporterflow import __version__
@@ -22,18 +19,23 @@ from supporterflow.bootstrap import (
     LOCAL_PUSH_AUDIENCE,
     Container,
     apple_emulator_directory,
-    bootstrap,
     google_emulator_directory,
     identity_key,
 )
 from supporterflow.bootstrap.downstream import oidc_emulator_directory
-from supporterflow.config import ConfigurationError, Settings, load_settings, reference_table
+from supporterflow.config import Settings, reference_table
 from supporterflow.domain.supporters.identity_hash import complete_identity_hashes
 from supporterflow.domain.supporters.models import PRODUCER_REQUEST
 from supporterflow.domain.supporters.schema import validate
 from supporterflow.emulators.apple import cli as apple_emulator_cli
 from supporterflow.emulators.cli import emulate_app
 from supporterflow.emulators.google import cli as google_emulator_cli
+from supporterflow.entrypoints.cli_common import err, out
+from supporterflow.entrypoints.cli_common import opened as _opened
+from supporterflow.entrypoints.cli_common import progress_bar as _progress
+from supporterflow.entrypoints.cli_common import run as _run
+from supporterflow.entrypoints.cli_common import settings_or_exit as _settings
+from supporterflow.entrypoints.export_cli import export_app
 from supporterflow.entrypoints.http.gdpr import erase
 from supporterflow.entrypoints.http.supporter_events import public_state
 from supporterflow.functions.apple_revalidate import RevalidationSummary, apple_revalidate
@@ -58,41 +60,9 @@ google_app = typer.Typer(no_args_is_help=True, help="Google Play tools.")
 app.add_typer(google_app, name="google")
 gdpr_app = typer.Typer(no_args_is_help=True, help="GDPR: erase a mobile user.")
 app.add_typer(gdpr_app, name="gdpr")
-
-out = Console()
-err = Console(stderr=True)
+app.add_typer(export_app, name="export")
 
 _REPLAY_CHUNK = 100
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigurationError as error:
-        err.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
-
-
-@asynccontextmanager
-async def _opened(settings: Settings) -> AsyncIterator[Container]:
-    try:
-        container = bootstrap(settings)
-    except ConfigurationError as error:
-        err.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
-    container.open()
-    try:
-        yield container
-    finally:
-        container.close()
-
-
-def _run(work: Callable[[Container], Awaitable[T]], **overrides: Any) -> T:
-    async def main() -> T:
-        async with _opened(_settings(**overrides)) as container:
-            return await work(container)
-
-    return asyncio.run(main())
 
 
 # running ---------------------------------------------------------------------------------------
@@ -292,12 +262,6 @@ async def _all_ids(queue: Queue) -> list[str]:
         if page.cursor is None:
             return ids
         cursor = page.cursor
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-    )
 
 
 # supporter events ------------------------------------------------------------------------------

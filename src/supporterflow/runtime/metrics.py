@@ -59,6 +59,28 @@ class Metrics:
             registry=r,
             buckets=_LATENCY_BUCKETS,
         )
+        self.export_rows = Counter(
+            "supporterflow_export_rows", "Rows written by the datalake exports", ["dataset"], registry=r
+        )
+        self.export_bytes = Counter(
+            "supporterflow_export_bytes",
+            "Bytes of export files written, by dataset and format",
+            ["dataset", "format"],
+            registry=r,
+        )
+        self.export_seconds = Histogram(
+            "supporterflow_export_duration_seconds",
+            "Time one export took",
+            ["dataset"],
+            registry=r,
+            buckets=(1, 5, 15, 60, 300, 900, 1800, 3600),
+        )
+        self.export_last_success = Gauge(
+            "supporterflow_export_last_success_timestamp_seconds",
+            "When an export of the dataset last completed (alert when older than a day and a bit)",
+            ["dataset"],
+            registry=r,
+        )
         self.schedule_runs = Counter(
             "supporterflow_schedule_runs", "Scheduled runs by outcome", ["schedule", "outcome"], registry=r
         )

@@ -15,9 +15,10 @@ How the port maps to SQS:
   ``source_queue`` (the name) and ``source_queue_url``, then deletes the original. ``replay`` on
   the DLQ uses ``source_queue_url`` (or, for a message SQS redrove itself, the system attribute
   ``DeadLetterQueueSourceArn``) to find where to send it back.
-- A receipt that is no longer current is ignored by ``delete`` and ``change_visibility``, as the
-  port asks: SQS accepts a stale receipt or answers ``ReceiptHandleIsInvalid`` /
-  ``MessageNotInflight``, and those answers are swallowed.
+- A receipt that is no longer current is ignored by ``delete``, ``delete_batch`` and
+  ``change_visibility``, as the port asks: SQS accepts a stale receipt or answers
+  ``ReceiptHandleIsInvalid`` / ``MessageNotInflight`` (for ``DeleteMessageBatch``, in the entries
+  it lists as ``Failed``), and those answers are swallowed.
 - Every other error from boto3 (``ClientError``, connection and timeout errors) raises ``Retry``
   naming the operation, the queue and the error code; message bodies never appear in errors.
 - SQS cannot list messages or delete one without receiving it, so ``list``, ``remove`` and
@@ -46,7 +47,7 @@ T = TypeVar("T")
 
 MAX_DELAY_S = 900  # SQS DelaySeconds: 0..900
 MAX_VISIBILITY_S = 43_200  # SQS VisibilityTimeout: 0..12 hours
-MAX_BATCH = 10  # SendMessageBatch entries and ReceiveMessage MaxNumberOfMessages
+MAX_BATCH = 10  # SendMessageBatch and DeleteMessageBatch entries, ReceiveMessage MaxNumberOfMessages
 MAX_WAIT_S = 20  # ReceiveMessage WaitTimeSeconds
 MAX_REASON_CHARS = 2000
 
@@ -232,6 +233,35 @@ class SqsQueue:
             lambda: self._client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=received.receipt),
             stale_ok=True,
         )
+
+    async def delete_batch(self, received: Sequence[Received]) -> None:
+        """``DeleteMessageBatch`` in chunks of 10, entry ids "1".."10" in each. Entries SQS refuses
+        as stale receipts are ignored, as by ``delete``; if others are refused, ``Retry`` names how
+        many, after every other chunk was deleted (deleting again what was deleted is harmless)."""
+        # SQS refuses a batch that names one receipt twice (BatchEntryIdsNotDistinct): once is
+        # enough.
+        receipts = list(dict.fromkeys(r.receipt for r in received))
+        failed = 0
+        codes: set[str] = set()
+        for start in range(0, len(receipts), MAX_BATCH):
+            refused = await self._delete_entries(receipts[start : start + MAX_BATCH])
+            kept = [code for code in refused if code not in _STALE_RECEIPT_CODES]
+            failed += len(kept)
+            codes.update(kept)
+        if failed:
+            raise Retry(
+                f"SQS DeleteMessageBatch on queue {self.name}: {failed} of {len(receipts)} messages not "
+                f"deleted ({', '.join(sorted(codes))})"
+            )
+
+    async def _delete_entries(self, receipts: Sequence[str]) -> list[str]:
+        """One DeleteMessageBatch; returns the codes of the entries SQS refused."""
+        entries = [{"Id": str(i), "ReceiptHandle": receipt} for i, receipt in enumerate(receipts, 1)]
+        response = await self._run(
+            "DeleteMessageBatch",
+            lambda: self._client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries),
+        )
+        return [str(entry.get("Code", "Unknown")) for entry in response.get("Failed", [])]
 
     async def change_visibility(self, received: Received, visibility_s: int) -> None:
         if not 0 <= visibility_s <= MAX_VISIBILITY_S:

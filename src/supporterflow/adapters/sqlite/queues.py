@@ -120,9 +120,16 @@ class SqliteQueue:
         return int(received.message_id), received.receipt, self.name
 
     async def delete(self, received: Received) -> None:
-        held = self._held(received)
+        await self.delete_batch([received])
+
+    async def delete_batch(self, received: Sequence[Received]) -> None:
+        """One write job, so one transaction, whatever the number. A message goes only if its
+        receipt is still current: the same condition as every other acknowledgement."""
+        held = [self._held(r) for r in received]  # bad ids fail here, not in the writer thread
+        if not held:
+            return
         await self._db.write(
-            lambda tx: tx.conn.execute(
+            lambda tx: tx.conn.executemany(
                 "DELETE FROM queue_messages WHERE id = ? AND receipt = ? AND queue = ?", held
             )
         )

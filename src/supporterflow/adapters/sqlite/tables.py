@@ -8,15 +8,16 @@ table with a stream also writes its change record in the same transaction (the o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any
 
 from supporterflow.adapters import cursors
 from supporterflow.adapters.conditions import holds, same
-from supporterflow.adapters.sqlite.database import Database, Tx
+from supporterflow.adapters.sqlite.database import Database, Tx, connect
 from supporterflow.adapters.sqlite.queues import SqliteQueue
 from supporterflow.adapters.sqlite.stream import record_change
 from supporterflow.declare import TableDef
@@ -311,6 +312,78 @@ class SqliteTable:
         sql = f"SELECT item, pk, sk FROM {self._sql_name} WHERE {' AND '.join(where)} ORDER BY pk, sk LIMIT ?"
         params.append(limit + 1)
         return await self._db.read(lambda conn: _page(conn.execute(sql, params).fetchall(), limit))
+
+    async def read_snapshot(
+        self,
+        *,
+        index: str | None = None,
+        hash_value: Scalar | None = None,
+        omit: Sequence[str] = (),
+        page_size: int = 1000,
+    ) -> AsyncGenerator[list[str], None]:
+        if page_size <= 0:
+            raise ValueError("page_size must be positive")
+        sql, params = self._snapshot_query(index, hash_value, omit)
+        # A connection of its own, holding one read transaction from the first page to the last:
+        # WAL gives it the snapshot of that moment while the writer goes on. Pages are fetched
+        # one ahead on a worker thread, so reading overlaps with whatever the caller does.
+        conn = await asyncio.to_thread(
+            connect, self._db.path, synchronous=self._db.synchronous, readonly=True
+        )
+        pending: asyncio.Future[list[str]] | None = None
+        try:
+            await asyncio.to_thread(conn.execute, "BEGIN")
+            cursor = await asyncio.to_thread(conn.execute, sql, params)
+
+            def fetch() -> list[str]:
+                return [row[0] for row in cursor.fetchmany(page_size)]
+
+            pending = asyncio.ensure_future(asyncio.to_thread(fetch))
+            while page := await pending:
+                pending = asyncio.ensure_future(asyncio.to_thread(fetch))
+                yield page
+        finally:
+            if pending is not None and not pending.done():
+                # The connection may not be closed while a worker thread still reads from it.
+                await asyncio.wait([pending])
+            conn.close()
+
+    def _snapshot_query(
+        self, index: str | None, hash_value: Scalar | None, omit: Sequence[str]
+    ) -> tuple[str, list[Any]]:
+        document = "item"
+        if omit:
+            paths = ", ".join("'" + _json_path(path) + "'" for path in omit)
+            document = f"json_remove(item, {paths})"
+        if index is None:
+            if hash_value is None:
+                # Storage order: the cheapest full read, and an export needs no order.
+                return f"SELECT {document} FROM {self._sql_name}", []
+            return f"SELECT {document} FROM {self._sql_name} WHERE pk = ? ORDER BY sk", [hash_value]
+        try:
+            spec = self.definition.indexes[index]
+        except KeyError:
+            raise ValueError(f"{self.name} has no index {index!r}") from None
+        if hash_value is None:
+            raise ValueError("reading an index partition needs its hash value")
+        where = f"{_attr(spec.hash_key)} = ?"
+        if spec.sort_key is None:
+            return f"SELECT {document} FROM {self._sql_name} WHERE {where}", [hash_value]
+        # The index holds (hash, sort): this walks it in order without sorting.
+        sort = _attr(spec.sort_key)
+        return (
+            f"SELECT {document} FROM {self._sql_name} WHERE {where} AND {sort} IS NOT NULL ORDER BY {sort}",
+            [hash_value],
+        )
+
+
+def _json_path(path: str) -> str:
+    """``applePayload.unified_receipt.latest_receipt`` -> ``$."applePayload"."unified_receipt"...``
+    (as SQL string content: quotes doubled)."""
+    labels = path.split(".")
+    if not path or any(not label for label in labels):
+        raise ValueError(f"not a document path: {path!r}")
+    return ("$" + "".join('."' + label.replace('"', '\\"') + '"' for label in labels)).replace("'", "''")
 
 
 def _sort_clause(expr: str, sort: KeyRange, params: list[Any]) -> str:
