@@ -51,6 +51,7 @@ bench: $(VENV)/.dev-ready
 	$(BIN)/python -m benchmarks.google_drain
 	$(BIN)/python -m benchmarks.user_subscriptions
 	$(BIN)/python -m benchmarks.link
+	$(BIN)/python -m benchmarks.export
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,8 @@ and half Google events, then:
   the yardstick: no JSON decoding, no clean-up, every core it likes);
 * runs ``export_subscription_events`` in a child process for Parquet alone, NDJSON.gz alone and
   both at once, each reading the day from one snapshot as the CLI would, and records the child's
-  peak RSS after the first 100,000 rows and at the end.
+  peak RSS after the first 100,000 rows and at the end (and that of the Parquet worker process
+  the export starts, at its end).
 
 Prints rows/s per run, the RSS figures, and the ratio of the Parquet export's rate to DuckDB's.
 Usage: ``python -m benchmarks.export [--rows N] [--quick] [--json PATH]``.
@@ -162,6 +163,7 @@ def child(database: Path, out: Path, formats: list[str]) -> None:
             figures["seconds"] = time.perf_counter() - started
             figures["rows"] = summary.rows
             figures["bytes"] = {f.format: f.bytes for f in summary.files}
+            figures["worker_peak_rss_mb"] = summary.worker_peak_rss_mb
         finally:
             container.close()
 
@@ -220,6 +222,11 @@ def main() -> None:
                 f"export {name:<8}: {rate:>10,.0f} rows/s ({figures['seconds']:.2f} s, {sizes}); "
                 f"peak RSS {figures.get('rss_mb_at_100k', 0):,.0f} MB at 100k rows, "
                 f"{figures['rss_mb_at_end']:,.0f} MB at {count:,} (+{growth:,.0f} MB)"
+                + (
+                    f"; Parquet worker process peak {figures['worker_peak_rss_mb']:,.0f} MB"
+                    if figures.get("worker_peak_rss_mb")
+                    else ""
+                )
             )
             results[name] = {
                 **figures,

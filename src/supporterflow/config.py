@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     """Comma-separated formats of the scheduled exports: `ndjson` (the original's `.json.gz`), `parquet`."""
     export_gzip_level: int = Field(default=6, ge=1, le=9)
     """gzip level of the NDJSON exports (6 is zlib's and Node's default)."""
+    export_process_after_rows: int = Field(default=20_000, ge=0)
+    """Rows after which an export converts Parquet in a second process, on another core (0: never)."""
     topology: str = "supporterflow.topology:TOPOLOGY"
     """`module:attribute` of the topology to run; another one is for tests and forks."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -158,13 +158,13 @@ class Table(Protocol):
         hash_value: Scalar | None = None,
         omit: Sequence[str] = (),
         page_size: int = 1000,
-    ) -> AsyncGenerator[list[str], None]:
+    ) -> AsyncGenerator[list[bytes], None]:
         """Every item, or with ``index`` and ``hash_value`` every item of that index partition in
-        index order, as compact JSON text, page by page, all from one consistent snapshot while
+        index order, as compact JSON (UTF-8), page by page, all from one consistent snapshot while
         writes go on. ``omit`` names document paths (``applePayload.unified_receipt.latest_receipt``)
         left out of each item.
 
-        For exports: the items stay text because an export copies most of each one through, and
+        For exports: the items stay bytes because an export copies most of each one through, and
         decoding a million documents into Python objects would cost more than the whole export."""
         ...
 

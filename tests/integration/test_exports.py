@@ -463,3 +463,62 @@ async def test_max_bounds_the_messages_received(container: Container) -> None:
     summary = await export(container, export_google_historical, date=DAY, max_messages=130)
     assert (summary.received, summary.rows) == (130, 130)
     assert (await queue.depth()).visible == 120
+
+
+# the Parquet worker process ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker_container(tmp_path: Path, clock: FrozenClock) -> Iterator[Container]:
+    c = open_container(
+        tmp_path / "worker",
+        fast_retries(TOPOLOGY),
+        clock,
+        export_out=str(tmp_path / "worker" / "export"),
+        export_process_after_rows=1000,
+    )
+    yield c
+    c.close()
+
+
+async def test_a_large_export_converts_in_a_worker_process_to_the_same_file(
+    container: Container, worker_container: Container, tmp_path: Path
+) -> None:
+    rows = [
+        apple_event(on_day(i), f"a{i}") if i % 3 else google_event(on_day(i), f"g{i}") for i in range(5000)
+    ]
+    for c in (container, worker_container):
+        await c.tables["subscription-events"].batch_write(rows)
+    here = await export(container, export_subscription_events, date=DAY)
+    there = await export(worker_container, export_subscription_events, date=DAY)
+    assert here.worker_peak_rss_mb is None
+    assert there.worker_peak_rss_mb is not None
+    assert there.worker_peak_rss_mb > 0
+    (_, in_thread), (_, in_worker) = event_files(tmp_path), event_files(tmp_path / "worker")
+    assert pq.read_table(in_worker).equals(pq.read_table(in_thread))
+    assert pq.read_table(in_worker).num_rows == 5000
+
+
+async def test_a_worker_that_dies_fails_the_export_and_leaves_nothing(
+    worker_container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from supporterflow.functions import exporting
+
+    def dying_worker(dataset: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.buffer.read(100); sys.exit(3)"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    monkeypatch.setattr(exporting, "_start_worker", dying_worker)
+    await worker_container.tables["subscription-events"].batch_write(
+        [google_event(on_day(i), f"g{i}") for i in range(5000)]
+    )
+    with pytest.raises(RuntimeError, match="export worker exited with status 3"):
+        await export(worker_container, export_subscription_events, date=DAY)
+    base = tmp_path / "worker" / "export" / "subscription-events"
+    assert [p for p in base.rglob("*") if p.is_file()] == []

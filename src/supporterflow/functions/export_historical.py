@@ -189,10 +189,10 @@ async def _receive(drain: _Drain, max_messages: int | None) -> list[Received]:
 
 async def _part_lines(
     drain: _Drain, first: list[Received], day: str, max_messages: int | None
-) -> AsyncIterator[list[str]]:
+) -> AsyncIterator[list[bytes]]:
     """Lines of one part: received batches, until the part is full or the queue is drained."""
     started = time.monotonic()
-    lines: list[str] = []
+    lines: list[bytes] = []
     batch = first
     while True:
         if not batch:
@@ -214,7 +214,7 @@ async def _part_lines(
         yield lines
 
 
-async def _line(drain: _Drain, received: Received, day: str) -> str | None:
+async def _line(drain: _Drain, received: Received, day: str) -> bytes | None:
     """The line of a snapshot dated on or before ``day``; None for a later one (left on the
     queue) or an unreadable one (moved to the DLQ)."""
     try:
@@ -236,4 +236,4 @@ async def _line(drain: _Drain, received: Received, day: str) -> str | None:
         return None
     if drain.omit and isinstance(snapshot, dict):
         snapshot = without(snapshot, drain.omit)
-    return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()

@@ -9,12 +9,12 @@ replaces its files.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from supporterflow.config import Settings
 from supporterflow.domain.exports.layout import Format, export_date
-from supporterflow.domain.exports.lines import EVENT_OMIT, nulled_empty_strings
+from supporterflow.domain.exports.lines import EVENT_OMIT
 from supporterflow.functions.exporting import ExportSummary, Progress, export_snapshot
 from supporterflow.ports import Clock, ExportTargets, Table
 from supporterflow.runtime.metrics import Metrics
@@ -22,7 +22,7 @@ from supporterflow.runtime.metrics import Metrics
 __all__ = ["export_subscription_events"]
 
 DATE_INDEX: Final = "date-timestamp-index-v2"
-_PAGE_ROWS: Final = 2000
+_PAGE_ROWS: Final = 5000
 
 
 async def export_subscription_events(
@@ -46,15 +46,11 @@ async def export_subscription_events(
     return await export_snapshot(
         ExportSummary("subscription-events", day),
         snapshot,
-        _lines(snapshot),
+        snapshot,
         export_targets=export_targets,
         settings=settings,
         metrics=metrics,
         formats=formats,
         progress=progress,
+        empty_strings_as_null=True,
     )
-
-
-async def _lines(snapshot: AsyncIterator[list[str]]) -> AsyncIterator[list[str]]:
-    async for page in snapshot:
-        yield [nulled_empty_strings(item) for item in page]

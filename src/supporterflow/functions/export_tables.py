@@ -79,9 +79,10 @@ async def export_user_subscriptions(
     )
 
 
-async def _subscription_lines(snapshot: AsyncIterator[list[str]]) -> AsyncIterator[list[str]]:
+async def _subscription_lines(snapshot: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
     async for page in snapshot:
-        yield [
-            json.dumps(subscription_line(json.loads(item)), ensure_ascii=False, separators=(",", ":"))
-            for item in page
-        ]
+        yield [_compact(subscription_line(json.loads(item))) for item in page]
+
+
+def _compact(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from supporterflow.domain.exports.columns import COLUMNS, Column, arrow_schema
-from supporterflow.domain.exports.encode import GzipLines, ParquetRows, RowConverter
+from supporterflow.domain.exports.encode import ParquetRows, RowConverter
 from supporterflow.domain.exports.layout import data_prefix, export_date, object_key
 from supporterflow.domain.exports.lines import nulled_empty_strings, nullify, subscription_line, without
 
@@ -57,9 +59,41 @@ def test_a_date_that_is_not_a_calendar_date_is_refused(text: str) -> None:
     ],
 )
 def test_empty_string_values_become_null_and_nothing_else_changes(line: str, expected: str) -> None:
-    result = nulled_empty_strings(line)
-    assert result == expected
+    result = nulled_empty_strings(line.encode())
+    assert result == expected.encode()
     assert json.loads(result) == nullify(json.loads(line))
+
+
+def _random_value(rng: random.Random, depth: int) -> Any:
+    choice = rng.randrange(8 if depth < 4 else 5)
+    if choice == 0:
+        return ""
+    if choice == 1:
+        return rng.choice(['"', '""', ':""', ',"",', '[""]', "\\", "x\\", "\u00e9", "a,", "{", "null"])
+    if choice == 2:
+        return rng.choice([0, 1.5, True, None])
+    if choice in (3, 4):
+        return rng.choice(["", "v", "é", ":"]) * rng.randrange(3)
+    if choice in (5, 6):
+        return {
+            rng.choice(["", "k", '"', "a:", "b"]) + str(i): _random_value(rng, depth + 1)
+            for i in range(rng.randrange(4))
+        }
+    return [_random_value(rng, depth + 1) for _ in range(rng.randrange(5))]
+
+
+def test_empty_string_values_become_null_in_any_document() -> None:
+    """Against the reference (decode, replace, encode) on random documents full of empty strings,
+    quotes, commas and brackets inside strings, several documents per text as in a page."""
+    rng = random.Random(20261205)
+    for _ in range(3000):
+        # Lines are objects (rows), whatever they hold.
+        documents = [{"row": _random_value(rng, 0)} for _ in range(rng.randrange(1, 4))]
+        text = "\n".join(json.dumps(d, separators=(",", ":"), ensure_ascii=False) for d in documents) + "\n"
+        expected = "\n".join(
+            json.dumps(nullify(d), separators=(",", ":"), ensure_ascii=False) for d in documents
+        )
+        assert nulled_empty_strings(text.encode()).decode() == expected + "\n"
 
 
 def test_subscription_lines_null_only_inside_payloads_and_carry_the_table_name() -> None:
@@ -143,26 +177,18 @@ def test_values_of_the_wrong_type_are_nulled_and_counted() -> None:
     assert wrong == 5
 
 
-def test_gzip_lines_end_each_line_with_a_newline() -> None:
-    import gzip
-
-    encoder = GzipLines(6)
-    data = encoder.add(['{"a":1}', '{"a":2}']) + encoder.add([]) + encoder.add(['{"a":3}']) + encoder.finish()
-    assert gzip.decompress(data) == b'{"a":1}\n{"a":2}\n{"a":3}\n'
-
-
 def test_parquet_rows_group_rows_and_write_a_readable_file() -> None:
     import io
 
     import pyarrow.parquet as pq
 
-    encoder = ParquetRows(COLUMNS["user-subscriptions"], row_group_rows=1000)
+    columns = COLUMNS["user-subscriptions"]
+    encoder, converter = ParquetRows(columns, row_group_rows=1000), RowConverter(columns)
     lines = [
         json.dumps({"userId": f"u{i}", "subscriptionId": "s", "creationTimestamp": None}) for i in range(2500)
     ]
-    data = (
-        b"".join(encoder.add(lines[start : start + 300]) for start in range(0, 2500, 300)) + encoder.finish()
-    )
+    batches = (converter.convert(lines[start : start + 300])[0] for start in range(0, 2500, 300))
+    data = b"".join(encoder.add(batch) for batch in batches) + encoder.finish()
     parquet = pq.ParquetFile(io.BytesIO(data))
     assert parquet.metadata.num_rows == 2500
     assert [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)] == [

@@ -1,4 +1,4 @@
-"""Lines to bytes: gzip for NDJSON, typed record batches and Parquet for the columns.
+"""Lines to typed record batches, and record batches to a Parquet file.
 
 A Parquet row is its NDJSON line, typed: the converter decodes the very line the NDJSON file gets,
 so the two formats agree by construction. Decoding uses msgspec with each payload captured as raw
@@ -12,15 +12,14 @@ timestamp) becomes null in that column, is counted, and stays intact in the NDJS
 from __future__ import annotations
 
 import io
-import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any, Final
 
 import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from msgspec.structs import astuple
 
 from supporterflow.domain.exports.columns import ARROW_TYPES, Column, Kind, arrow_schema
 
@@ -50,9 +49,8 @@ class RowConverter:
         self._row_type = msgspec.defstruct("ExportRow", fields)
         self._decode = msgspec.json.Decoder(self._row_type).decode
         self._decode_any = msgspec.json.Decoder().decode
-        self._getters = [attrgetter(c.name) for c in columns]
 
-    def convert(self, lines: Sequence[str]) -> tuple[pa.RecordBatch, int]:
+    def convert(self, lines: Sequence[str | bytes]) -> tuple[pa.RecordBatch, int]:
         """The batch, and how many values did not fit their column (nulled)."""
         rows = []
         mismatches = 0
@@ -65,13 +63,15 @@ class RowConverter:
                 rows.append(row)
                 mismatches += wrong
         arrays = []
-        for column, get in zip(self.columns, self._getters, strict=True):
-            array, wrong = _array(column.kind, [get(row) for row in rows])
+        # Rows to columns in one transposition (much cheaper than one attribute lookup per cell).
+        values_by_column = zip(*map(astuple, rows), strict=True) if rows else ([] for _ in self.columns)
+        for column, values in zip(self.columns, values_by_column, strict=True):
+            array, wrong = _array(column.kind, list(values))
             arrays.append(array)
             mismatches += wrong
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema), mismatches
 
-    def _lenient(self, line: str) -> tuple[Any, int]:
+    def _lenient(self, line: str | bytes) -> tuple[Any, int]:
         document = self._decode_any(line)
         if not isinstance(document, dict):
             raise ValueError("an exported row must be a JSON object")
@@ -133,25 +133,6 @@ def _parse_one_by_one(kind: Kind, values: list[Any]) -> tuple[pa.Array, int]:
     return pa.array(parsed, ARROW_TYPES[kind]), wrong
 
 
-class GzipLines:
-    """NDJSON, gzip-compressed as it goes: ``add`` returns the compressed bytes ready so far.
-
-    zlib releases the GIL while it compresses, so this runs on a worker thread in parallel with the
-    decoding of the next rows."""
-
-    def __init__(self, level: int = 6) -> None:
-        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-
-    def add(self, lines: Sequence[str]) -> bytes:
-        if not lines:
-            return b""
-        # One '\n' after every line, the last one included (spec §9.1).
-        return self._compressor.compress(("\n".join(lines) + "\n").encode())
-
-    def finish(self) -> bytes:
-        return self._compressor.flush()
-
-
 class _Collect(io.RawIOBase):
     """The Parquet writer's sink: keeps what it is given until the caller takes it."""
 
@@ -178,22 +159,21 @@ class _Collect(io.RawIOBase):
 
 
 class ParquetRows:
-    """A Parquet file produced as it goes: ``add`` converts lines and returns the bytes of each row
-    group completed so far; ``finish`` writes the last group and the footer."""
+    """A Parquet file produced as it goes: ``add`` takes record batches (from ``RowConverter``) and
+    returns the bytes of each row group completed so far; ``finish`` writes the last group and the
+    footer. Conversion is separate so that it can run in another process (see
+    ``functions/exporting.py``)."""
 
     def __init__(self, columns: tuple[Column, ...], *, row_group_rows: int = ROW_GROUP_ROWS) -> None:
-        self._converter = RowConverter(columns)
+        self.schema = arrow_schema(columns)
         self._sink = _Collect()
-        self._writer = pq.ParquetWriter(self._sink, self._converter.schema, compression="snappy")
+        self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy")
         self._waiting: list[pa.RecordBatch] = []
         self._waiting_rows = 0
         self._row_group_rows = row_group_rows
-        self.mismatches = 0
 
-    def add(self, lines: Sequence[str]) -> bytes:
-        if lines:
-            batch, wrong = self._converter.convert(lines)
-            self.mismatches += wrong
+    def add(self, batch: pa.RecordBatch) -> bytes:
+        if batch.num_rows:
             self._waiting.append(batch)
             self._waiting_rows += batch.num_rows
             if self._waiting_rows >= self._row_group_rows:
@@ -207,7 +187,7 @@ class ParquetRows:
 
     def _flush_group(self) -> None:
         if self._waiting:
-            table = pa.Table.from_batches(self._waiting, schema=self._converter.schema)
+            table = pa.Table.from_batches(self._waiting, schema=self.schema)
             self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
             self._waiting.clear()
             self._waiting_rows = 0
