@@ -10,10 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pyarrow.parquet as pq
 import pytest
-from moto import mock_aws
 
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.bootstrap import Container
@@ -22,6 +20,7 @@ from supporterflow.functions.export_subscription_events import export_subscripti
 from supporterflow.functions.exporting import ExportSummary
 from supporterflow.ports import Retry
 from supporterflow.topology import TOPOLOGY
+from tests.aws.conftest import s3_with_bucket
 from tests.integration.test_exports import DAY, NOW, google_event, on_day, snapshot
 from tests.support import fast_retries, open_container
 
@@ -29,20 +28,8 @@ BUCKET = "mobile-purchases-exports"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        yield client
+def s3(aws: None) -> Any:
+    return s3_with_bucket(BUCKET)
 
 
 @pytest.fixture
@@ -98,7 +85,7 @@ async def test_a_drain_to_s3_that_fails_keeps_its_snapshots(
     with pytest.raises(Retry):
         await container.inject(export_google_historical)(date=DAY)
     assert (await queue.depth()).total == 40
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3_with_bucket(BUCKET)
     clock.advance(seconds=901)
     summary: ExportSummary = await container.inject(export_google_historical)(date=DAY)
     assert summary.rows == 40

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
-from moto import mock_aws
 
 from supporterflow.adapters.aws import s3
 from supporterflow.adapters.aws.s3 import MIB, S3ObjectStore
 from supporterflow.ports import ObjectStore, Retry
+from tests.aws.conftest import s3_with_bucket
 
 BUCKET = "supporter-exports"
 PART = 5 * MIB
@@ -54,17 +53,8 @@ class Spy:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        yield client
+def client(aws: None) -> Any:
+    return s3_with_bucket(BUCKET)
 
 
 @pytest.fixture

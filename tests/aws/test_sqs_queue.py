@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
-from moto import mock_aws
 
 from supporterflow.adapters.aws.sqs import SqsQueue
 from supporterflow.ports import Queue, Received, Retry
+from tests.aws.conftest import REGION
 
 
 class Spy:
@@ -64,15 +63,8 @@ class Spy:
 
 
 @pytest.fixture
-def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("sqs", region_name="eu-west-1")
+def sqs(aws: None) -> Any:
+    return boto3.client("sqs", region_name=REGION)
 
 
 @pytest.fixture

@@ -522,3 +522,55 @@ async def test_a_worker_that_dies_fails_the_export_and_leaves_nothing(
         await export(worker_container, export_subscription_events, date=DAY)
     base = tmp_path / "worker" / "export" / "subscription-events"
     assert [p for p in base.rglob("*") if p.is_file()] == []
+
+
+# the daily schedule ------------------------------------------------------------------------------
+
+
+async def test_at_0003_utc_the_runtime_exports_yesterday_for_every_dataset(tmp_path: Path) -> None:
+    from supporterflow.declare import Cron, Topology
+    from supporterflow.runtime.process import Runtime
+    from tests.support import drive
+
+    clock = FrozenClock(datetime(2026, 12, 2, 0, 2, 58, tzinfo=UTC))
+    exports = tuple(s for s in TOPOLOGY.schedules if isinstance(s, Cron) and s.name.startswith("export_"))
+    assert {s.name for s in exports} == {
+        "export_subscription_events",
+        "export_subscriptions",
+        "export_user_subscriptions",
+        "export_apple_historical",
+        "export_google_historical",
+    }
+    assert {s.expression for s in exports} == {"3 0 * * *"}
+    topology = Topology(tables=TOPOLOGY.tables, queues=TOPOLOGY.queues, schedules=exports)
+    container = open_container(tmp_path, topology, clock, export_out=str(tmp_path / "export"))
+    await container.tables["subscription-events"].put(google_event(on_day(5), "tok-1"))
+    await container.queues["google-historical-subscriptions"].send(
+        snapshot("tok-1", "2026-12-01T12:00:00.000Z", {"paymentState": 1})
+    )
+    registry = container.metrics.registry
+
+    async def all_done() -> bool:
+        return all(
+            registry.get_sample_value(
+                "supporterflow_export_last_success_timestamp_seconds", {"dataset": dataset}
+            )
+            for dataset in (
+                "subscription-events",
+                "subscriptions",
+                "user-subscriptions",
+                "apple-historical",
+                "google-historical",
+            )
+        )
+
+    async def later() -> None:
+        clock.advance(seconds=1)
+
+    await drive(Runtime(container, http=False), all_done, between=later, timeout_s=30)
+    container.close()
+    assert read_ndjson(event_files(tmp_path)[0])[0]["subscriptionId"] == "tok-1"
+    (google,) = historical_files(tmp_path, "google-historical", "ndjson")
+    assert read_ndjson(google)[0]["subscriptionId"] == "tok-1"
+    for dataset in ("subscriptions", "user-subscriptions"):
+        assert (tmp_path / "export" / dataset / "code-data" / f"date={DAY}" / f"{DAY}.json.gz").exists()
