@@ -34,6 +34,13 @@ class ConfigurationError(Exception):
     """The settings cannot run the chosen profile; the message says which variable to set."""
 
 
+def _check_destination(url: str) -> None:
+    """A directory or ``s3://bucket[/prefix]``: found at start, not at the first export."""
+    scheme, separator, rest = url.partition("://")
+    if separator and (scheme != "s3" or not rest.split("/", 1)[0]):
+        raise ValueError(f"{url!r}: an export destination is a directory or s3://bucket/prefix")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SF_", extra="ignore", validate_default=True, use_attribute_docstrings=True
@@ -206,6 +213,14 @@ class Settings(BaseSettings):
         unknown = sorted(set(value) - set(DATASETS))
         if unknown:
             raise ValueError(f"unknown datasets {unknown}; the datasets are {', '.join(DATASETS)}")
+        for url in value.values():
+            _check_destination(url)
+        return value
+
+    @field_validator("export_out")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        _check_destination(value)
         return value
 
     @field_validator("export_formats")

@@ -79,3 +79,17 @@ def test_a_bad_date_is_refused_before_anything_runs(environment: Path, date: str
 def test_an_unknown_store_is_refused(environment: Path) -> None:
     result = runner.invoke(app, ["export", "historical", "amazon"])
     assert result.exit_code == 2
+
+
+def test_an_export_that_cannot_write_fails_clearly(environment: Path) -> None:
+    blocker = environment / "a-file"
+    blocker.write_text("not a directory")
+    result = runner.invoke(app, ["export", "events", "--date", DAY, "--out", str(blocker)])
+    assert result.exit_code == 1
+    assert "export failed, nothing written" in result.output
+
+
+def test_a_destination_that_is_neither_a_directory_nor_s3_is_refused(environment: Path) -> None:
+    result = runner.invoke(app, ["export", "events", "--out", "gs://bucket/x"])
+    assert result.exit_code == 2
+    assert "a directory or s3://bucket/prefix" in result.output

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from supporterflow.config import ConfigurationError, Settings, load_settings
 
@@ -86,3 +87,28 @@ def test_the_aws_profile_refuses_to_start_without_its_secrets() -> None:
         load_settings(profile="aws")
     settings = Settings(profile="aws", identity_hash_key="k", admin_api_keys="a")
     assert settings.profile == "aws"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"export_out": "https://example.com/x"},
+        {"export_out": "s3://"},
+        {"export_destinations": {"subscriptions": "gs://bucket"}},
+        {"export_destinations": {"payments": "s3://bucket"}},
+        {"export_formats": "csv"},
+        {"export_formats": ""},
+    ],
+)
+def test_export_settings_are_checked_at_start(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**overrides)  # type: ignore[arg-type]
+
+
+def test_export_settings_accept_directories_and_s3() -> None:
+    settings = Settings(
+        export_out="s3://bucket/exports",
+        export_destinations={"google-historical": "s3://ophan-raw/x", "subscriptions": "/srv/export"},
+        export_formats="parquet",
+    )
+    assert settings.export_formats == ["parquet"]

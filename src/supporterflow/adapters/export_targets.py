@@ -56,7 +56,10 @@ class UrlExportTargets:
 
             if self._s3_client is None:
                 self._s3_client = self._s3_client_factory()
-            return S3ObjectStore.from_url(url, self._s3_client)
+            try:
+                return S3ObjectStore.from_url(url, self._s3_client)
+            except ValueError as error:
+                raise ConfigurationError(f"export destination of {dataset}: {error}") from None
         if "://" in url:
             raise ConfigurationError(f"export destination {url!r}: use a directory or an s3:// URL")
         return DirectoryObjectStore(Path(url))

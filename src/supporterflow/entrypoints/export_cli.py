@@ -12,6 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from supporterflow.bootstrap import Container
+from supporterflow.config import ConfigurationError
 from supporterflow.domain.exports.layout import Format, export_date
 from supporterflow.entrypoints.cli_common import err, out, run
 from supporterflow.functions.export_historical import (
@@ -23,6 +24,7 @@ from supporterflow.functions.export_subscription_events import export_subscripti
 from supporterflow.functions.export_tables import export_subscriptions, export_user_subscriptions
 from supporterflow.functions.exporting import ExportSummary
 from supporterflow.logs import configure_logging
+from supporterflow.ports import Retry
 
 export_app = typer.Typer(
     no_args_is_help=True,
@@ -96,8 +98,17 @@ def _export(
     overrides: dict[str, Any] = {"export_out": out_url, "export_destinations": {}} if out_url else {}
     try:
         summary = run(work, **overrides)
+    except typer.Exit:
+        raise  # click's Exit is a RuntimeError: said already, keep its status
     except DrainBusy as error:
         err.print(f"[red]not started:[/red] {error}")
+        raise typer.Exit(1) from None
+    except ConfigurationError as error:
+        err.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+    except (Retry, OSError, RuntimeError) as error:
+        # Files are committed whole or not at all: a failed export left nothing half-written.
+        err.print(f"[red]export failed, nothing written:[/red] {error}")
         raise typer.Exit(1) from None
     out.print(summary_table(summary))
 

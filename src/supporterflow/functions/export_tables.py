@@ -11,9 +11,10 @@ export ran; running it again replaces them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Final
+
+import msgspec
 
 from supporterflow.config import Settings
 from supporterflow.domain.exports.layout import Format, export_date
@@ -80,9 +81,6 @@ async def export_user_subscriptions(
 
 
 async def _subscription_lines(snapshot: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
+    # msgspec: compact UTF-8 JSON, key order kept, several times faster than json per row.
     async for page in snapshot:
-        yield [_compact(subscription_line(json.loads(item))) for item in page]
-
-
-def _compact(document: object) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        yield [msgspec.json.encode(subscription_line(msgspec.json.decode(item))) for item in page]
