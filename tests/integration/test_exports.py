@@ -505,7 +505,7 @@ async def test_a_worker_that_dies_fails_the_export_and_leaves_nothing(
     import subprocess
     import sys
 
-    from supporterflow.functions import exporting
+    from supporterflow.runtime import export_worker
 
     def dying_worker(dataset: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -514,7 +514,7 @@ async def test_a_worker_that_dies_fails_the_export_and_leaves_nothing(
             stdout=subprocess.PIPE,
         )
 
-    monkeypatch.setattr(exporting, "_start_worker", dying_worker)
+    monkeypatch.setattr(export_worker, "_start_worker", dying_worker)
     await worker_container.tables["subscription-events"].batch_write(
         [google_event(on_day(i), f"g{i}") for i in range(5000)]
     )

@@ -1,19 +1,16 @@
 """What every datalake export shares: pages of lines in, one file per format out, atomically.
 
-Each format is encoded on a worker thread of its own, one page behind the reading, so reading
-(SQLite's thread), compressing (zlib) and Parquet encoding (Arrow) overlap on a multi-core machine
-while the loop only turns rows into lines. Memory holds a few pages and one Parquet row group,
-whatever the number of rows. A file appears under its key only when all of it is written
+Each format is encoded a page or two behind the reading, so reading (SQLite, on its thread),
+compressing (zlib, on a thread: it lets go of the GIL) and building Parquet (in a worker process
+past the first rows, ``runtime/export_worker.py``) overlap on a multi-core machine while the loop
+only joins rows into pages. Memory holds a few pages and one Parquet row group, whatever the
+number of rows. A file appears under its key only when all of it is written
 (``ObjectStore.open_write``); an export that fails leaves the previous file of that date in place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import subprocess
-import sys
 import time
 import zlib
 from collections import deque
@@ -25,12 +22,10 @@ from typing import Final, Protocol
 import structlog
 
 from supporterflow.config import Settings
-from supporterflow.domain.exports.columns import COLUMNS
-from supporterflow.domain.exports.encode import ParquetRows, RowConverter
 from supporterflow.domain.exports.layout import Dataset, Format, object_key
 from supporterflow.domain.exports.lines import nulled_empty_strings
 from supporterflow.ports import ExportTargets, ObjectStore, ObjectWriter
-from supporterflow.runtime import export_worker
+from supporterflow.runtime.export_worker import ParquetEncoder
 from supporterflow.runtime.metrics import Metrics
 
 __all__ = ["ExportFile", "ExportSummary", "Progress", "export_snapshot", "write_files"]
@@ -101,125 +96,6 @@ class _Gzip:
         return None
 
 
-class _Parquet:
-    """Pages are converted on a thread for the first ``process_after_rows`` rows; an export that
-    goes on past them hands its pages to a worker process on another core
-    (``runtime/export_worker.py``), so that a small export does not pay for starting one. Until
-    then pages wait (a bounded number of rows), to be converted here if the export ends first.
-
-    The worker converts one page while the next one is sent to it: ``add`` sends its page and
-    collects the answer to the page before, each on a thread of its own (one alone could deadlock:
-    the worker may be writing a large answer while this side is still writing a page)."""
-
-    def __init__(self, dataset: Dataset, process_after_rows: int) -> None:
-        self._dataset = dataset
-        self._process_after_rows = process_after_rows
-        self._waiting: list[bytes] = []
-        self._waiting_rows = 0
-        self._worker: subprocess.Popen[bytes] | None = None
-        self._answer_owed = False
-        self.mismatches = 0
-        self.worker_peak_rss_mb: float | None = None
-
-    async def add(self, page: bytes) -> bytes:
-        if self._worker is not None:
-            return await self._send(page)
-        self._waiting.append(page)
-        self._waiting_rows += page.count(b"\n")
-        if self._process_after_rows <= 0 or self._waiting_rows <= self._process_after_rows:
-            return b""
-        self._worker = await asyncio.to_thread(_start_worker, self._dataset)
-        waiting, self._waiting = self._waiting, []
-        return b"".join([await self._send(early) for early in waiting])
-
-    async def _send(self, page: bytes) -> bytes:
-        sending = asyncio.to_thread(self._write, b"P", page)
-        if not self._answer_owed:
-            await sending
-            self._answer_owed = True
-            return b""
-        _, answer = await asyncio.gather(sending, asyncio.to_thread(self._reply, b"B"))
-        return answer
-
-    async def finish(self) -> bytes:
-        if self._worker is None:
-            return await asyncio.to_thread(self._convert_here)
-        return await asyncio.to_thread(self._end)
-
-    def _convert_here(self) -> bytes:
-        columns = COLUMNS[self._dataset]
-        converter, rows = RowConverter(columns), ParquetRows(columns)
-        chunks = []
-        for page in self._waiting:
-            batch, wrong = converter.convert(export_worker.page_lines(page))
-            self.mismatches += wrong
-            chunks.append(rows.add(batch))
-        self._waiting.clear()
-        return b"".join([*chunks, rows.finish()])
-
-    def _write(self, kind: bytes, payload: bytes) -> None:
-        try:
-            export_worker.write_message(self._running().stdin, kind, payload)  # type: ignore[arg-type]
-        except BrokenPipeError:
-            raise self._failed() from None
-
-    def _end(self) -> bytes:
-        last = self._reply(b"B") if self._answer_owed else b""
-        self._answer_owed = False
-        self._write(b"E", b"")
-        tail = self._reply(b"B")
-        stats = json.loads(self._reply(b"S"))
-        self.mismatches += stats["mismatches"]
-        self.worker_peak_rss_mb = stats["peak_rss_mb"]
-        return last + tail
-
-    def _reply(self, expected: bytes) -> bytes:
-        try:
-            kind, payload = export_worker.read_message(self._running().stdout)  # type: ignore[arg-type]
-        except EOFError:
-            raise self._failed() from None
-        if kind != expected:
-            raise RuntimeError(f"the export worker answered {kind!r}, not {expected!r}")
-        return payload
-
-    def _failed(self) -> RuntimeError:
-        code = self._running().wait()
-        return RuntimeError(f"the export worker exited with status {code} (its error is in the log)")
-
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self._worker is None:
-            raise RuntimeError("no export worker")
-        return self._worker
-
-    async def close(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            await asyncio.to_thread(_stop_worker, worker)
-
-
-def _start_worker(dataset: Dataset) -> subprocess.Popen[bytes]:
-    # Our own interpreter and module, and a dataset name from a fixed list: nothing untrusted.
-    return subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "supporterflow.runtime.export_worker", dataset],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-
-
-def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    """Close its pipes and wait; a worker that does not go in time (the export failed while it
-    worked) is killed."""
-    for pipe in (worker.stdin, worker.stdout):
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                pipe.close()
-    try:
-        worker.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-
-
 class _Output:
     """One file being written: its encoding runs in order, a page or two behind the reading."""
 
@@ -263,7 +139,7 @@ class _Output:
 def _encoder(fmt: Format, dataset: Dataset, settings: Settings) -> _Encoder:
     if fmt == "ndjson":
         return _Gzip(settings.export_gzip_level)
-    return _Parquet(dataset, settings.export_process_after_rows)
+    return ParquetEncoder(dataset, settings.export_process_after_rows)
 
 
 def _page(lines: list[bytes], empty_strings_as_null: bool) -> bytes:
@@ -320,7 +196,7 @@ async def write_files(
     summary.seconds += time.perf_counter() - started
     for output in outputs:
         summary.files.append(ExportFile(output.format, output.key, output.bytes))
-        if isinstance(output.encoder, _Parquet):
+        if isinstance(output.encoder, ParquetEncoder):
             summary.mismatches += output.encoder.mismatches
             summary.worker_peak_rss_mb = output.encoder.worker_peak_rss_mb
     log.info(
