@@ -1,11 +1,13 @@
-"""S3ObjectStore against moto's S3: the ObjectStore port's behaviour on the S3 API."""
+"""S3ObjectStore against moto's S3: the ObjectStore port's behaviour on the S3 API.
+
+The port's contract (tests/object_store_contract.py) runs here against an ``S3ObjectStore``; the
+tests below it are S3's own: multipart uploads and their aborts, the ACL, the calls made (through
+``Spy``), a store under a key prefix, URLs and settings, and errors as ``Retry``."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
-from datetime import UTC
 from typing import Any
 
 import pytest
@@ -14,14 +16,12 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from supporterflow.adapters.aws import s3
 from supporterflow.adapters.aws.s3 import MIB, S3ObjectStore
 from supporterflow.ports import ObjectStore, Retry
+from tests import object_store_contract as contract
 from tests.aws.conftest import s3_with_bucket
+from tests.object_store_contract import Boom, all_keys, write_and_fail
 
 BUCKET = "supporter-exports"
 PART = 5 * MIB
-
-
-class Boom(Exception):
-    pass
 
 
 class Spy:
@@ -76,22 +76,9 @@ def pending_uploads(client: Any) -> list[dict[str, Any]]:
     return uploads
 
 
-async def write_and_fail(
-    objects: S3ObjectStore, key: str, data: bytes, during: Callable[[], Awaitable[None]] | None = None
-) -> None:
-    """Stream ``data`` into ``key``, run the checks of ``during`` while the write is open, then
-    fail inside the block."""
-    async with objects.open_write(key) as writer:
-        await writer.write(data)
-        if during is not None:
-            await during()
-        raise Boom
-
-
-async def all_keys(objects: S3ObjectStore, prefix: str = "") -> list[str]:
-    page = await objects.list(prefix)
-    assert page.cursor is None
-    return [info.key for info in page.objects]
+@pytest.mark.parametrize("check", contract.CHECKS, ids=contract.name_of)
+async def test_the_object_store_contract(objects: S3ObjectStore, check: contract.Check) -> None:
+    await check(objects)
 
 
 # put, get, overwrite -----------------------------------------------------------------------------
@@ -102,50 +89,20 @@ def test_is_an_object_store(objects: S3ObjectStore) -> None:
     assert store is objects
 
 
-async def test_a_put_object_is_read_back_with_the_acl(objects: S3ObjectStore, spy: Spy) -> None:
-    await objects.put("exports/2026/01/report.csv", b"a,b\n1,2\n")
+async def test_a_put_is_one_put_object_with_the_acl(objects: S3ObjectStore, spy: Spy) -> None:
+    await contract.a_put_object_is_read_back(objects)
 
-    assert await objects.get("exports/2026/01/report.csv") == b"a,b\n1,2\n"
     assert spy.of("put_object") == [
         {"Bucket": BUCKET, "Key": "exports/2026/01/report.csv", "ACL": "bucket-owner-full-control"}
     ]
     assert bucket_keys(spy.client) == ["exports/2026/01/report.csv"]
 
 
-async def test_without_an_acl_none_is_sent(spy: Spy) -> None:
-    objects = S3ObjectStore(spy, BUCKET, acl=None, part_size=PART)
-    await objects.put("small", b"x")
-    async with objects.open_write("big") as writer:
-        await writer.write(b"y" * (PART + 1))
+async def test_an_empty_object_is_one_put_object(objects: S3ObjectStore, spy: Spy) -> None:
+    await contract.an_empty_object_is_an_object(objects)  # one put, one open_write with no chunk
 
-    assert spy.of("put_object") == [{"Bucket": BUCKET, "Key": "small"}]
-    [create] = spy.of("create_multipart_upload")
-    assert "ACL" not in create
-    assert await objects.get("big") == b"y" * (PART + 1)
-
-
-async def test_a_put_replaces_the_object(objects: S3ObjectStore) -> None:
-    await objects.put("k", b"a longer first version")
-
-    await objects.put("k", b"v2")
-
-    assert await objects.get("k") == b"v2"
-
-
-async def test_getting_a_missing_key_returns_none(objects: S3ObjectStore) -> None:
-    await objects.put("exports/2026/report.csv", b"x")
-
-    assert await objects.get("nothing/here") is None
-    assert await objects.get("exports/2026") is None  # only a prefix of other keys
-
-
-async def test_an_empty_object_is_an_object(objects: S3ObjectStore, spy: Spy) -> None:
-    async with objects.open_write("empty"):
-        pass
-
-    assert await objects.get("empty") == b""
-    assert [(info.key, info.size) for info in (await objects.list()).objects] == [("empty", 0)]
-    assert spy.operations().count("put_object") == 1
+    assert spy.operations().count("put_object") == 2
+    assert spy.of("create_multipart_upload") == []
 
 
 # open_write --------------------------------------------------------------------------------------
@@ -206,7 +163,6 @@ async def test_an_error_inside_open_write_leaves_no_object_and_no_pending_upload
     with pytest.raises(Boom):
         await write_and_fail(objects, "dir/broken.bin", os.urandom(PART + MIB), one_upload_pending)
 
-    assert await objects.get("dir/broken.bin") is None
     assert bucket_keys(spy.client) == ["kept"]
     assert pending_uploads(spy.client) == []
     assert len(spy.of("abort_multipart_upload")) == 1
@@ -219,18 +175,6 @@ async def test_an_error_before_the_first_part_sends_nothing(objects: S3ObjectSto
 
     assert await objects.get("small") is None
     assert spy.operations() == ["get_object"]
-
-
-async def test_an_error_while_rewriting_keeps_the_old_object(objects: S3ObjectStore) -> None:
-    await objects.put("state.json", b"old")
-
-    async def old_one_readable() -> None:
-        assert await objects.get("state.json") == b"old"
-
-    with pytest.raises(Boom):
-        await write_and_fail(objects, "state.json", os.urandom(PART + 1), old_one_readable)
-
-    assert await objects.get("state.json") == b"old"
 
 
 async def test_cancelling_a_write_aborts_its_upload(objects: S3ObjectStore, spy: Spy) -> None:
@@ -287,68 +231,18 @@ async def test_more_parts_than_s3_allows_are_refused_and_aborted(
     assert pending_uploads(spy.client) == []
 
 
-# reading -----------------------------------------------------------------------------------------
+# reading and listing -----------------------------------------------------------------------------
 
 
-async def test_iter_chunks_reads_an_object_in_chunks(objects: S3ObjectStore) -> None:
-    await objects.put("k", b"abcdefghij")
-
-    chunks = [chunk async for chunk in objects.iter_chunks("k", chunk_size=4)]
-
-    assert chunks == [b"abcd", b"efgh", b"ij"]
-
-
-async def test_iter_chunks_of_a_missing_object(objects: S3ObjectStore) -> None:
+async def test_a_missing_object_s_error_names_its_url(objects: S3ObjectStore) -> None:
     with pytest.raises(FileNotFoundError, match=f"s3://{BUCKET}/missing"):
         async for _ in objects.iter_chunks("missing"):
             pass
 
 
-# listing -----------------------------------------------------------------------------------------
+async def test_paging_a_listing_follows_continuation_tokens(objects: S3ObjectStore, spy: Spy) -> None:
+    await contract.paging_a_listing_visits_every_key_once(objects)  # 5 pages of 5 keys at most
 
-
-async def test_list_returns_keys_in_order_with_their_sizes_and_times(objects: S3ObjectStore) -> None:
-    await objects.put("b/2", b"22")
-    await objects.put("a", b"1")
-    await objects.put("b/1", b"333")
-
-    page = await objects.list()
-
-    assert [(info.key, info.size) for info in page.objects] == [("a", 1), ("b/1", 3), ("b/2", 2)]
-    assert {info.modified_at.tzinfo for info in page.objects} == {UTC}
-    assert page.cursor is None
-
-
-async def test_list_with_a_prefix_returns_only_the_keys_that_start_with_it(objects: S3ObjectStore) -> None:
-    for key in ["exports/2026-01.csv", "exports/2026-02.csv", "exports-old/x", "imports/2026-01.csv"]:
-        await objects.put(key, b".")
-
-    assert await all_keys(objects, "exports/") == ["exports/2026-01.csv", "exports/2026-02.csv"]
-    assert await all_keys(objects, "exports") == [
-        "exports-old/x",
-        "exports/2026-01.csv",
-        "exports/2026-02.csv",
-    ]
-    assert await all_keys(objects, "nothing") == []
-
-
-async def test_paging_a_listing_visits_every_key_once(objects: S3ObjectStore, spy: Spy) -> None:
-    expected = [f"p/{i:03d}" for i in range(23)]
-    for key in expected:
-        await objects.put(key, b".")
-    await objects.put("q/outside", b".")
-
-    pages: list[list[str]] = []
-    cursor: str | None = None
-    for _ in range(10):  # bounded: a cursor that is not followed would page for ever
-        page = await objects.list("p/", limit=5, cursor=cursor)
-        pages.append([info.key for info in page.objects])
-        cursor = page.cursor
-        if cursor is None:
-            break
-
-    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
-    assert [key for p in pages for key in p] == expected
     calls = spy.of("list_objects_v2")
     assert [call["MaxKeys"] for call in calls] == [5] * 5
     assert "ContinuationToken" not in calls[0]
@@ -384,17 +278,8 @@ async def test_keys_are_relative_to_the_store_prefix(spy: Spy) -> None:
 # keys, URLs, settings, errors --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["../outside", "a/../b", "/etc/passwd", "", "dir/", "a//b", ".", "a/."])
-async def test_keys_that_are_not_plain_segments_are_refused(
-    objects: S3ObjectStore, spy: Spy, key: str
-) -> None:
-    with pytest.raises(ValueError, match="not an object key"):
-        await objects.put(key, b"x")
-    with pytest.raises(ValueError, match="not an object key"):
-        await objects.get(key)
-    with pytest.raises(ValueError, match="not an object key"):
-        async for _ in objects.iter_chunks(key):
-            pass
+async def test_refused_keys_make_no_s3_call(objects: S3ObjectStore, spy: Spy) -> None:
+    await contract.keys_that_are_not_plain_segments_are_refused(objects)
 
     assert spy.calls == []
 
