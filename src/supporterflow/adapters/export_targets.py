@@ -18,14 +18,14 @@ from supporterflow.ports import ObjectStore
 
 S3ClientFactory = Callable[[], Any]
 
+_NEEDS_BOTO3 = "s3:// export destinations need boto3: pip install 'supporterflow[aws]'"
+
 
 def _boto3_s3_client() -> Any:
     try:
         import boto3  # type: ignore[import-untyped]
     except ImportError:
-        raise ConfigurationError(
-            "s3:// export destinations need boto3: pip install 'supporterflow[aws]'"
-        ) from None
+        raise ConfigurationError(_NEEDS_BOTO3) from None
     return boto3.client("s3")
 
 
@@ -52,8 +52,10 @@ class UrlExportTargets:
     def store(self, dataset: str) -> ObjectStore:
         url = self.url(dataset)
         if url.startswith("s3://"):
-            from supporterflow.adapters.aws.s3 import S3ObjectStore
-
+            try:
+                from supporterflow.adapters.aws.s3 import S3ObjectStore
+            except ImportError:
+                raise ConfigurationError(_NEEDS_BOTO3) from None
             if self._s3_client is None:
                 self._s3_client = self._s3_client_factory()
             try:

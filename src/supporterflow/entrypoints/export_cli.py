@@ -114,7 +114,9 @@ def _export(
 
 
 def summary_table(summary: ExportSummary) -> Table:
-    table = Table("", "", show_header=False, title=f"export {summary.dataset} {summary.date}")
+    table = Table(show_header=False, title=f"export {summary.dataset} {summary.date}")
+    table.add_column()
+    table.add_column(overflow="fold")  # keys are long: wrapped, never cut
     table.add_row("rows", f"{summary.rows:,}")
     if summary.received is not None:
         table.add_row("messages received", f"{summary.received:,}")
