@@ -45,9 +45,19 @@ class TableDef:
     indexes: dict[str, Index] = field(default_factory=dict)
     ttl_attribute: str | None = None
     stream: bool = False
+    # On AWS: the original's table name when it is not ``<app>-<stage>-<name>`` (``{app}`` and
+    # ``{stage}`` are filled in), so that an existing deployment's tables are used as they are.
+    physical: str | None = None
+    # Attributes the original's data-mapper declares as strings (spec §1.2): ``''`` is written to
+    # DynamoDB as NULL and read back as ``''``. Anywhere else (top-level "Any" attributes, inside
+    # maps and lists) ``''`` is written as NULL too and read back as null.
+    strings: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         _check_name("table", self.name)
+
+    def physical_name(self, app: str, stage: str) -> str:
+        return physical_name(self.name, self.physical, app, stage)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,13 @@ class QueueDef:
     visibility_s: int = 30
     max_receives: int = 5
     dlq: bool = True
+    # On AWS: the original's queue name when it is not ``<app>-<stage>-<name>`` (``{app}`` and
+    # ``{stage}`` are filled in), and the same for its DLQ.
+    physical: str | None = None
+    dlq_physical: str | None = None
+    # A queue of another account (the membership and comms accounts' queues): on AWS its URL is
+    # configured, never created here; locally it is an ordinary queue that nothing consumes.
+    external: bool = False
 
     def __post_init__(self) -> None:
         _check_name("queue", self.name)
@@ -68,6 +85,9 @@ class QueueDef:
     @property
     def dlq_name(self) -> str | None:
         return f"{self.name}-dlq" if self.dlq else None
+
+    def physical_name(self, app: str, stage: str) -> str:
+        return physical_name(self.name, self.physical, app, stage)
 
 
 @dataclass(frozen=True)
@@ -178,7 +198,9 @@ class Topology:
         for q in [*self.queues, *(s.retry_queue for s in self.streams)]:
             queues.append(q)
             if q.dlq_name:
-                queues.append(QueueDef(q.dlq_name, visibility_s=q.visibility_s, dlq=False))
+                queues.append(
+                    QueueDef(q.dlq_name, visibility_s=q.visibility_s, dlq=False, physical=q.dlq_physical)
+                )
         return queues
 
     def queue(self, name: str) -> QueueDef:
@@ -186,6 +208,12 @@ class Topology:
             if q.name == name:
                 return q
         raise KeyError(f"no queue named {name}")
+
+
+def physical_name(name: str, physical: str | None, app: str, stage: str) -> str:
+    """The AWS name of a table or queue: ``<app>-<stage>-<name>`` as the original names most of
+    them, or its own pattern."""
+    return (physical or "{app}-{stage}-" + name).format(app=app, stage=stage)
 
 
 def _check_name(kind: str, name: str) -> None:

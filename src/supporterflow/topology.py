@@ -32,6 +32,20 @@ SUBSCRIPTIONS = TableDef(
     indexes={"ios-endTimestamp-revalidation-index-with-platform": Index("subscriptionId", "endTimestamp")},
     ttl_attribute="ttl",
     stream=True,
+    # spec §1.3: the data-mapper's string attributes (googlePayload and applePayload are "Any").
+    strings=frozenset(
+        {
+            "subscriptionId",
+            "startTimestamp",
+            "endTimestamp",
+            "cancellationTimestamp",
+            "productId",
+            "platform",
+            "billingPeriod",
+            "receipt",
+            "extra",
+        }
+    ),
 )
 
 # The original table has a stream with no consumer; locally we write no change records for it
@@ -42,6 +56,21 @@ SUBSCRIPTION_EVENTS = TableDef(
     sort_key="timestampAndType",
     indexes={"date-timestamp-index-v2": Index("date", "timestamp")},
     ttl_attribute="ttl",
+    physical="{app}-{stage}-subscription-events-v2",
+    # spec §1.4: promotional_offer_id/_name and the payloads are "Any".
+    strings=frozenset(
+        {
+            "subscriptionId",
+            "timestampAndType",
+            "date",
+            "timestamp",
+            "eventType",
+            "platform",
+            "appId",
+            "product_id",
+            "extra",
+        }
+    ),
 )
 
 USER_SUBSCRIPTIONS = TableDef(
@@ -50,6 +79,7 @@ USER_SUBSCRIPTIONS = TableDef(
     sort_key="subscriptionId",
     indexes={"subscriptionId-userId": Index("subscriptionId", "userId")},
     stream=True,
+    strings=frozenset({"userId", "subscriptionId", "creationTimestamp"}),  # spec §1.5
 )
 
 SUPPORTER_EVENTS = TableDef(
@@ -86,18 +116,34 @@ GOOGLE_HISTORICAL_SUBSCRIPTIONS = QueueDef(
 # Soft opt-ins (spec §8). Links that arrive before their subscription wait here for the
 # 30-minute drain (soi_dlq), which discards them after a day; like upstream it has no redrive
 # of its own (a message the drain cannot read stays visible to operators until then).
-SOFT_OPT_IN_ACQUISITIONS_DLQ = QueueDef("soft-opt-in-acquisitions-dlq", visibility_s=60, dlq=False)
+SOFT_OPT_IN_ACQUISITIONS_DLQ = QueueDef(
+    "soft-opt-in-acquisitions-dlq",
+    visibility_s=60,
+    dlq=False,
+    physical="{app}-soft-opt-in-acquisitions-DLQ-{stage}",
+)
 # Outbound: the membership account's consent setter and the comms account's Braze email queue
 # (spec §1.7, §11.3). Nothing here consumes them: locally an operator inspects them
 # (`supporterflow queues`); on AWS the SQS adapter sends to the other accounts' queues.
-SOFT_OPT_IN_CONSENT_SETTER_QUEUE = QueueDef("soft-opt-in-consent-setter-queue", dlq=False)
-BRAZE_EMAILS = QueueDef("braze-emails", dlq=False)
+SOFT_OPT_IN_CONSENT_SETTER_QUEUE = QueueDef(
+    "soft-opt-in-consent-setter-queue",
+    dlq=False,
+    physical="soft-opt-in-consent-setter-queue-{stage}",
+    external=True,
+)
+BRAZE_EMAILS = QueueDef("braze-emails", dlq=False, physical="braze-emails-{stage}", external=True)
 # Feast acquisitions (spec §10.3, §11.3): visibility 300 s, 5 receives, then the DLQ.
 FEAST_APPLE_ACQUISITION_EVENTS_QUEUE = QueueDef(
-    "feast-apple-acquisition-events-queue", visibility_s=300, max_receives=5
+    "feast-apple-acquisition-events-queue",
+    visibility_s=300,
+    max_receives=5,
+    dlq_physical="{app}-{stage}-feast-apple-acquisition-events-dlq",
 )
 FEAST_GOOGLE_ACQUISITION_EVENTS_QUEUE = QueueDef(
-    "feast-google-acquisition-events-queue", visibility_s=300, max_receives=5
+    "feast-google-acquisition-events-queue",
+    visibility_s=300,
+    max_receives=5,
+    dlq_physical="{app}-{stage}-feast-google-acquisition-events-dlq",
 )
 
 DAILY_EXPORT = "3 0 * * *"
