@@ -35,6 +35,7 @@ from supporterflow.entrypoints.cli_common import opened as _opened
 from supporterflow.entrypoints.cli_common import progress_bar as _progress
 from supporterflow.entrypoints.cli_common import run as _run
 from supporterflow.entrypoints.cli_common import settings_or_exit as _settings
+from supporterflow.entrypoints.deploy_cli import deploy_app
 from supporterflow.entrypoints.export_cli import export_app
 from supporterflow.entrypoints.http.gdpr import erase
 from supporterflow.entrypoints.http.supporter_events import public_state
@@ -61,6 +62,7 @@ app.add_typer(google_app, name="google")
 gdpr_app = typer.Typer(no_args_is_help=True, help="GDPR: erase a mobile user.")
 app.add_typer(gdpr_app, name="gdpr")
 app.add_typer(export_app, name="export")
+app.add_typer(deploy_app, name="deploy")
 
 _REPLAY_CHUNK = 100
 
