@@ -356,6 +356,15 @@ class Leases(Protocol):
     async def release(self, name: str, owner: str) -> None: ...
 
 
+class Coordination(Leases, Protocol):
+    """Leases, and when each schedule is next due, so that several processes agree on who runs the
+    schedules and a restart knows which runs it missed."""
+
+    async def next_due(self, schedule: str) -> datetime | None: ...
+
+    async def set_next_due(self, schedule: str, due: datetime) -> None: ...
+
+
 class ExportTargets(Protocol):
     """Where the datalake exports go: one object store per dataset (a folder, or a bucket as the
     original has one bucket per export)."""

@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from supporterflow.adapters.clock import FrozenClock
-from supporterflow.adapters.sqlite.queues import SqliteQueue
 from supporterflow.bootstrap import Container
 from supporterflow.domain.subscriptions.dates import date_to_ms, to_iso
 from supporterflow.entrypoints.cli import app
@@ -25,7 +24,7 @@ from supporterflow.entrypoints.http import create_app
 from supporterflow.entrypoints.http.gdpr import erase
 from supporterflow.functions.gdpr_erase import holds_user, user_hash
 from supporterflow.functions.soft_opt_in import braze_email, soi_event
-from supporterflow.ports import ChangeRecord
+from supporterflow.ports import ChangeRecord, Queue
 from supporterflow.runtime.dispatcher import encode_record
 from supporterflow.topology import TOPOLOGY
 from tests.support import open_container
@@ -109,7 +108,7 @@ async def populate(container: Container) -> None:
     await queues[RETRY].send(b"not json")
 
 
-async def bodies(queue: SqliteQueue) -> list[str]:
+async def bodies(queue: Queue) -> list[str]:
     found: list[str] = []
     cursor = None
     while True:

@@ -32,7 +32,7 @@ from supporterflow.functions.soft_opt_in import (
     soft_opt_in,
 )
 from supporterflow.functions.soi_dlq import DrainSummary, message_is_one_day_old, soi_dlq
-from supporterflow.ports import ChangeEvent, ChangeRecord, Retry
+from supporterflow.ports import ChangeEvent, ChangeRecord, Queue, Retry
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
 from tests.support import drive, open_container
@@ -68,7 +68,7 @@ class World:
     users: IdentityApiState
     identity: Starlette
 
-    def queue(self, name: str) -> SqliteQueue:
+    def queue(self, name: str) -> Queue:
         return self.container.queues[name]
 
     async def sent(self, name: str) -> list[str]:
@@ -282,6 +282,7 @@ class BrokenQueue(SqliteQueue):
 
 @pytest.mark.parametrize("broken", [SOI, DLQ])
 async def test_a_send_that_fails_fails_the_record(world: World, broken: str) -> None:
+    assert world.container.database is not None
     world.container.queues[broken] = BrokenQueue(
         world.container.database, TOPOLOGY.queue(broken), world.clock
     )

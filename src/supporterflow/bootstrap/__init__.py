@@ -16,9 +16,13 @@ import importlib
 import inspect
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from typing import Any
+
+import structlog
 
 from supporterflow.adapters.clock import SystemClock
 from supporterflow.adapters.export_targets import UrlExportTargets
@@ -38,9 +42,14 @@ from supporterflow.bootstrap.stores import (
     google_emulator_directory,
 )
 from supporterflow.config import ConfigurationError, Settings, load_settings
-from supporterflow.declare import Topology, python_name
-from supporterflow.ports import Clock, QueueDepth
+from supporterflow.declare import Every, Schedule, Topology, python_name
+from supporterflow.ports import ChangeStream, Clock, Coordination, ObjectStore, Queue, QueueDepth, Table
 from supporterflow.runtime.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+# Change records every subscriber has seen are kept this long (DynamoDB Streams keep 24 hours).
+_CHANGE_RETENTION = timedelta(hours=24)
 
 __all__ = [
     "EMULATED_TOKEN_URI",
@@ -100,12 +109,14 @@ class Container:
     settings: Settings
     topology: Topology
     clock: Clock
-    database: Database
-    tables: dict[str, SqliteTable]
-    queues: dict[str, SqliteQueue]
-    stream: SqliteChangeStream
-    coordination: SqliteCoordination
-    objects: DirectoryObjectStore
+    tables: dict[str, Table]
+    queues: dict[str, Queue]
+    stream: ChangeStream
+    coordination: Coordination
+    objects: ObjectStore
+    database: Database | None = None  # the local profile's SQLite file
+    # What the store does by itself on AWS and the runtime does locally (TTL sweeps, pruning).
+    housekeeping: list[tuple[Schedule, Callable[[], Awaitable[Any]]]] = field(default_factory=list)
     collaborators: dict[str, Any] = field(default_factory=dict)  # downstream clients, keys
     unavailable: dict[str, str] = field(default_factory=dict)  # collaborator -> how to provide it
     transports: list[Transport] = field(default_factory=list)
@@ -150,20 +161,23 @@ class Container:
         )
 
     def watch_queue(self, name: str) -> asyncio.Event:
-        """Set when this process commits a message to ``name`` (consumers also poll, for others)."""
-        return self.database.watch(queue_topic(name))
+        """Set when this process commits a message to ``name`` (consumers also poll, for others;
+        on AWS they only poll, SQS long-polling does the waiting)."""
+        return self.database.watch(queue_topic(name)) if self.database else asyncio.Event()
 
     def watch_stream(self) -> asyncio.Event:
-        return self.database.watch(STREAM_TOPIC)
+        return self.database.watch(STREAM_TOPIC) if self.database else asyncio.Event()
 
     def open(self) -> Container:
-        self.database.open()
+        if self.database is not None:
+            self.database.open()
         return self
 
     def close(self) -> None:
         for close in self.closers:
             close()
-        self.database.close()
+        if self.database is not None:
+            self.database.close()
 
     async def aclose(self) -> None:
         """Close the downstream connections too (``close`` alone leaves them to the process end)."""
@@ -171,7 +185,7 @@ class Container:
             await transport.aclose()
         self.close()
 
-    def dead_letter_queue(self, name: str) -> SqliteQueue:
+    def dead_letter_queue(self, name: str) -> Queue:
         """The DLQ named, or the DLQ of the queue named; ``LookupError`` says why there is none."""
         try:
             definition = self.topology.queue(name)
@@ -234,7 +248,16 @@ def bootstrap(
     generated_producer = None if producer_keys else secrets.token_urlsafe(24)
     if generated_producer:
         producer_keys = {generated_producer: "local"}
+    tables = {t.name: SqliteTable(database, t, clock) for t in topology.tables}
+    stream = SqliteChangeStream(database, clock)
     return Container(
+        housekeeping=[
+            (Every(settings.ttl_sweep_seconds, sweep_expired_rows), partial(sweep_expired_rows, tables)),
+            (
+                Every(3600, prune_change_stream),
+                partial(prune_change_stream, stream, [s.name for s in topology.streams]),
+            ),
+        ],
         producer_keys=producer_keys,
         generated_producer_key=generated_producer,
         collaborators={"identity_key": identity_key(settings), **downstream.clients},
@@ -248,9 +271,25 @@ def bootstrap(
         topology=topology,
         clock=clock,
         database=database,
-        tables={t.name: SqliteTable(database, t, clock) for t in topology.tables},
+        tables=dict(tables),
         queues={q.name: SqliteQueue(database, q, clock) for q in topology.all_queues()},
-        stream=SqliteChangeStream(database, clock),
+        stream=stream,
         coordination=SqliteCoordination(database, clock),
         objects=DirectoryObjectStore(settings.object_store_dir),
     )
+
+
+async def sweep_expired_rows(tables: dict[str, SqliteTable]) -> int:
+    """Delete rows whose TTL has passed, as principal ``ttl`` (what DynamoDB TTL does on AWS)."""
+    removed = 0
+    for table in tables.values():
+        while (count := await table.sweep_expired()) > 0:
+            removed += count
+    if removed:
+        log.info("expired rows deleted", rows=removed)
+    return removed
+
+
+async def prune_change_stream(stream: SqliteChangeStream, subscribers: list[str]) -> int:
+    """Drop change records that every subscriber has seen and that are older than a day."""
+    return await stream.prune(subscribers, retention=_CHANGE_RETENTION)

@@ -18,9 +18,8 @@ from typing import Any
 
 import structlog
 
-from supporterflow.adapters.sqlite.coordination import SqliteCoordination
 from supporterflow.declare import OnChange
-from supporterflow.ports import ChangeRecord, ChangeStream, Queue
+from supporterflow.ports import ChangeRecord, ChangeStream, Leases, Queue
 from supporterflow.runtime.metrics import Metrics
 from supporterflow.runtime.waiting import backoff_seconds, wait_for_event
 
@@ -53,7 +52,7 @@ class StreamDispatcher:
         stream: ChangeStream,
         handler: RecordHandler,
         retry_queue: Queue,
-        coordination: SqliteCoordination,
+        coordination: Leases,
         owner: str,
         metrics: Metrics,
         wake: asyncio.Event | None = None,

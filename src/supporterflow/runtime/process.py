@@ -15,22 +15,18 @@ import signal
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Generator
-from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import structlog
 import uvicorn
 
 from supporterflow.bootstrap import Container
-from supporterflow.declare import Every, Schedule
+from supporterflow.declare import Schedule
 from supporterflow.runtime.dispatcher import StreamDispatcher, decode_record
 from supporterflow.runtime.scheduler import Scheduler
 from supporterflow.runtime.workers import QueueWorker
 
 log = structlog.get_logger(__name__)
-
-_CHANGE_RETENTION = timedelta(hours=24)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -124,10 +120,7 @@ class Runtime:
             (schedule, c.inject(schedule.handler)) for schedule in c.topology.schedules
         ]
         # Housekeeping that DynamoDB does by itself, so it is not in the topology.
-        schedules.append(
-            (Every(c.settings.ttl_sweep_seconds, sweep_expired_rows), partial(sweep_expired_rows, c))
-        )
-        schedules.append((Every(3600, prune_change_stream), partial(prune_change_stream, c)))
+        schedules += c.housekeeping
         return Scheduler(
             schedules, coordination=c.coordination, clock=c.clock, owner=self.owner, metrics=c.metrics
         )
@@ -196,20 +189,3 @@ class Runtime:
     @property
     def started(self) -> bool:
         return self.server is None or self.server.started
-
-
-async def sweep_expired_rows(container: Container) -> int:
-    """Delete rows whose TTL has passed, as principal ``ttl`` (what DynamoDB TTL does on AWS)."""
-    removed = 0
-    for table in container.tables.values():
-        while (count := await table.sweep_expired()) > 0:
-            removed += count
-    if removed:
-        log.info("expired rows deleted", rows=removed)
-    return removed
-
-
-async def prune_change_stream(container: Container) -> int:
-    """Drop change records that every subscriber has seen and that are older than a day."""
-    subscribers = [s.name for s in container.topology.streams]
-    return await container.stream.prune(subscribers, retention=_CHANGE_RETENTION)

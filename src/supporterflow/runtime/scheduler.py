@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 import structlog
 from croniter import croniter
 
-from supporterflow.adapters.sqlite.coordination import SqliteCoordination
 from supporterflow.declare import Cron, Every, Schedule
-from supporterflow.ports import Clock
+from supporterflow.ports import Clock, Coordination
 from supporterflow.runtime.metrics import Metrics
 from supporterflow.runtime.waiting import wait_for_event
 
@@ -44,7 +43,7 @@ class Scheduler:
         self,
         schedules: list[tuple[Schedule, ScheduledHandler]],
         *,
-        coordination: SqliteCoordination,
+        coordination: Coordination,
         clock: Clock,
         owner: str,
         metrics: Metrics,
