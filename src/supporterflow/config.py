@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     """gzip level of the NDJSON exports (6 is zlib's and Node's default)."""
     export_process_after_rows: int = Field(default=20_000, ge=0)
     """Rows after which an export converts Parquet in a second process, on another core (0: never)."""
+    aws_region: str = "eu-west-1"
+    """AWS region of the aws profile's tables, queues and buckets."""
+    aws_account_id: str | None = None
+    """AWS account of the queues (their URLs); required by the aws profile."""
+    aws_endpoint_url: str | None = None
+    """One endpoint for every AWS service instead of AWS's (moto, LocalStack)."""
+    sqs_wait_seconds: int = Field(default=20, ge=0, le=20)
+    """SQS long polling of `serve --profile aws` consumers: fewer requests, a slower shutdown."""
+    object_store_url: str | None = None
+    """aws profile: `s3://bucket/prefix` of the object store (Google access tokens)."""
+    external_queue_urls: dict[str, str] = Field(default_factory=dict)
+    """JSON object, queue -> URL, of the other accounts' queues (consent setter, Braze emails)."""
     topology: str = "supporterflow.topology:TOPOLOGY"
     """`module:attribute` of the topology to run; another one is for tests and forks."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -242,9 +254,14 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _aws_profile_is_complete(self) -> Settings:
         if self.profile == "aws":
-            missing = [name for name in ("identity_hash_key", "admin_api_keys") if not getattr(self, name)]
+            needed = ("identity_hash_key", "admin_api_keys", "aws_account_id", "object_store_url")
+            missing = ["SF_" + name.upper() for name in needed if not getattr(self, name)]
+            if not self.export_out.startswith("s3://"):
+                missing.append("SF_EXPORT_OUT (an s3:// URL)")
+            if self.object_store_url is not None and not self.object_store_url.startswith("s3://"):
+                missing.append("SF_OBJECT_STORE_URL (an s3:// URL)")
             if missing:
-                raise ValueError("the aws profile needs " + ", ".join("SF_" + m.upper() for m in missing))
+                raise ValueError("the aws profile needs " + ", ".join(missing))
         return self
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
@@ -128,3 +129,12 @@ async def test_a_missing_table_raises_retry(aws: None, clock: FrozenClock) -> No
     leases = DynamoLeases(boto3.client("dynamodb", region_name=REGION), "no-such-table", clock)
     with pytest.raises(Retry, match="ResourceNotFoundException"):
         await leases.acquire("job", "a", 30)
+
+
+async def test_schedule_state_is_kept_beside_the_leases(leases: DynamoLeases) -> None:
+    due = datetime(2026, 12, 6, 0, 3, tzinfo=UTC)
+    assert await leases.next_due("export_subscriptions") is None
+    await leases.set_next_due("export_subscriptions", due)
+    assert await leases.next_due("export_subscriptions") == due
+    assert await leases.acquire("export_subscriptions", "me", 60)  # a lease of that name is another row
+    assert await leases.next_due("export_subscriptions") == due

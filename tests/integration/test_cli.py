@@ -120,9 +120,10 @@ def test_a_bad_setting_is_a_clear_error_not_a_traceback(monkeypatch: pytest.Monk
     assert "Traceback" not in result.output
 
 
-def test_the_aws_profile_says_it_is_not_implemented_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_aws_profile_names_the_settings_it_still_needs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SF_IDENTITY_HASH_KEY", "k")
     monkeypatch.setenv("SF_ADMIN_API_KEYS", "a")
     result = runner.invoke(app, ["queues"], env={"SF_PROFILE": "aws"})
     assert result.exit_code == 2
-    assert "not implemented yet" in result.output
+    assert "SF_AWS_ACCOUNT_ID" in result.output
+    assert "SF_OBJECT_STORE_URL" in result.output

@@ -82,10 +82,25 @@ def test_a_producer_key_without_a_name_is_refused() -> None:
         load_settings(producer_api_keys="just-a-key")
 
 
-def test_the_aws_profile_refuses_to_start_without_its_secrets() -> None:
-    with pytest.raises(ConfigurationError, match="SF_IDENTITY_HASH_KEY"):
+def test_the_aws_profile_refuses_to_start_without_what_it_needs_and_names_it() -> None:
+    with pytest.raises(ConfigurationError) as refused:
         load_settings(profile="aws")
-    settings = Settings(profile="aws", identity_hash_key="k", admin_api_keys="a")
+    for needed in (
+        "SF_IDENTITY_HASH_KEY",
+        "SF_ADMIN_API_KEYS",
+        "SF_AWS_ACCOUNT_ID",
+        "SF_OBJECT_STORE_URL",
+        "SF_EXPORT_OUT (an s3:// URL)",
+    ):
+        assert needed in str(refused.value)
+    settings = Settings(
+        profile="aws",
+        identity_hash_key="k",
+        admin_api_keys="a",
+        aws_account_id="123456789012",
+        object_store_url="s3://objects",
+        export_out="s3://exports",
+    )
     assert settings.profile == "aws"
 
 

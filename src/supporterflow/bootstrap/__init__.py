@@ -42,8 +42,17 @@ from supporterflow.bootstrap.stores import (
     google_emulator_directory,
 )
 from supporterflow.config import ConfigurationError, Settings, load_settings
-from supporterflow.declare import Every, Schedule, Topology, python_name
-from supporterflow.ports import ChangeStream, Clock, Coordination, ObjectStore, Queue, QueueDepth, Table
+from supporterflow.declare import Every, OnChange, Schedule, Topology, python_name
+from supporterflow.ports import (
+    ChangeRecord,
+    ChangeStream,
+    Clock,
+    Coordination,
+    ObjectStore,
+    Queue,
+    QueueDepth,
+    Table,
+)
 from supporterflow.runtime.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -117,6 +126,11 @@ class Container:
     database: Database | None = None  # the local profile's SQLite file
     # What the store does by itself on AWS and the runtime does locally (TTL sweeps, pruning).
     housekeeping: list[tuple[Schedule, Callable[[], Awaitable[Any]]]] = field(default_factory=list)
+    # Stream subscriptions of the storage itself (the AWS outbox relay): subscription, handler,
+    # where a record goes after its attempts.
+    internal_streams: list[tuple[OnChange, Callable[[ChangeRecord], Awaitable[None]], Queue]] = field(
+        default_factory=list
+    )
     collaborators: dict[str, Any] = field(default_factory=dict)  # downstream clients, keys
     unavailable: dict[str, str] = field(default_factory=dict)  # collaborator -> how to provide it
     transports: list[Transport] = field(default_factory=list)
@@ -229,14 +243,8 @@ def bootstrap(
 ) -> Container:
     """Build (not open) the container of the configured profile."""
     settings = settings or load_settings()
-    if settings.profile == "aws":
-        raise ConfigurationError(
-            "the aws profile is not implemented yet (DynamoDB, SQS and S3 adapters come with the AWS "
-            "runtime); use SF_PROFILE=local"
-        )
     topology = topology or load_topology(settings.topology)
     clock = clock or SystemClock()
-    database = Database(settings.database, synchronous=settings.sqlite_synchronous)
     metrics = Metrics()
     downstream = downstream_clients(settings, metrics)
     admin_keys = [key.get_secret_value() for key in settings.admin_api_keys]
@@ -248,16 +256,38 @@ def bootstrap(
     generated_producer = None if producer_keys else secrets.token_urlsafe(24)
     if generated_producer:
         producer_keys = {generated_producer: "local"}
-    tables = {t.name: SqliteTable(database, t, clock) for t in topology.tables}
-    stream = SqliteChangeStream(database, clock)
+    storage = _aws_storage(settings, topology, clock) if settings.profile == "aws" else None
+    database = None if storage else Database(settings.database, synchronous=settings.sqlite_synchronous)
+    if storage is not None:
+        parts: dict[str, Any] = {
+            "tables": storage.tables,
+            "queues": storage.queues,
+            "stream": storage.stream,
+            "coordination": storage.coordination,
+            "objects": storage.objects,
+            "internal_streams": [storage.relay] if storage.relay else [],
+        }
+    else:
+        assert database is not None
+        tables = {t.name: SqliteTable(database, t, clock) for t in topology.tables}
+        stream = SqliteChangeStream(database, clock)
+        parts = {
+            "tables": dict(tables),
+            "queues": {q.name: SqliteQueue(database, q, clock) for q in topology.all_queues()},
+            "stream": stream,
+            "coordination": SqliteCoordination(database, clock),
+            "objects": DirectoryObjectStore(settings.object_store_dir),
+            "database": database,
+            "housekeeping": [
+                (Every(settings.ttl_sweep_seconds, sweep_expired_rows), partial(sweep_expired_rows, tables)),
+                (
+                    Every(3600, prune_change_stream),
+                    partial(prune_change_stream, stream, [s.name for s in topology.streams]),
+                ),
+            ],
+        }
     return Container(
-        housekeeping=[
-            (Every(settings.ttl_sweep_seconds, sweep_expired_rows), partial(sweep_expired_rows, tables)),
-            (
-                Every(3600, prune_change_stream),
-                partial(prune_change_stream, stream, [s.name for s in topology.streams]),
-            ),
-        ],
+        **parts,
         producer_keys=producer_keys,
         generated_producer_key=generated_producer,
         collaborators={"identity_key": identity_key(settings), **downstream.clients},
@@ -270,13 +300,14 @@ def bootstrap(
         settings=settings,
         topology=topology,
         clock=clock,
-        database=database,
-        tables=dict(tables),
-        queues={q.name: SqliteQueue(database, q, clock) for q in topology.all_queues()},
-        stream=stream,
-        coordination=SqliteCoordination(database, clock),
-        objects=DirectoryObjectStore(settings.object_store_dir),
     )
+
+
+def _aws_storage(settings: Settings, topology: Topology, clock: Clock) -> Any:
+    # Imported here: the local profile runs without boto3 installed.
+    from supporterflow.bootstrap.aws import aws_storage
+
+    return aws_storage(settings, topology, clock)
 
 
 async def sweep_expired_rows(tables: dict[str, SqliteTable]) -> int:

@@ -91,6 +91,9 @@ API = "api"
 OUTBOX = "outbox"
 OUTBOX_RELAY = "outbox-relay"
 OUTBOX_RELAY_DLQ = "outbox-relay-dlq"
+LEASES = "leases"  # adapters/aws/leases.py
+STREAM_CHECKPOINTS = "stream-checkpoints"  # adapters/aws/streams.py
+_LEASES_PARAMETER = "leases"
 
 ENVIRONMENT_KEYS = frozenset(
     {
@@ -471,6 +474,27 @@ class _Synth:
         }
         self.add(logical_id(OUTBOX, "table"), _retained("AWS::DynamoDB::Table", properties))
 
+    def coordination_tables(self) -> None:
+        """The leases (and schedule state) of ``serve --profile aws`` and the historical drains,
+        and the stream checkpoints of ``serve --profile aws`` (Lambda's event source mappings keep
+        their own)."""
+        for name, keys, ttl in (
+            (LEASES, ("name", None), "ttl"),
+            (STREAM_CHECKPOINTS, ("subscriber", "shard"), "expiresAt"),
+        ):
+            hash_key, sort_key = keys
+            attributes = [hash_key] + ([sort_key] if sort_key else [])
+            properties = {
+                "TableName": physical_name(name, None, self.app, self.stage),
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+                "KeySchema": _key_schema(hash_key, sort_key),
+                "TimeToLiveSpecification": {"AttributeName": ttl, "Enabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+                "Tags": self.tags(),
+            }
+            self.add(logical_id(name, "table"), _retained("AWS::DynamoDB::Table", properties))
+
     # Queues
 
     def queue(self, definition: QueueDef) -> None:
@@ -565,6 +589,14 @@ class _Synth:
                 resources += [_arn(table_id), _sub(f"${{{table_id}.Arn}}/index/*")]
             statements.append(_allow("Tables", _DYNAMODB_ITEM_ACTIONS, resources))
             statements.append(_allow("Outbox", ["dynamodb:PutItem"], [_arn(logical_id(OUTBOX, "table"))]))
+        if _LEASES_PARAMETER in function.parameters():
+            statements.append(
+                _allow(
+                    "Leases",
+                    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+                    [_arn(logical_id(LEASES, "table"))],
+                )
+            )
         if function.subscription is not None:  # the stream mapping's on-failure destination
             retry = self.queue_arns([function.subscription.retry_queue])
             statements.append(_allow("FailedBatches", ["sqs:SendMessage"], retry))
@@ -971,6 +1003,7 @@ class _Synth:
         for table in self.topology.tables:
             self.table(table)
         self.outbox()
+        self.coordination_tables()
         for queue in self.queues.values():
             self.queue(queue)
         self.relay_dlq()
@@ -1099,7 +1132,11 @@ def check_against(topology: Topology, template: Template) -> list[str]:
         return definition.physical_name(app, stage)
 
     outbox = physical_name(OUTBOX, None, app, stage)
-    expected_tables = {name(t): f"table {t.name}" for t in topology.tables} | {outbox: "the outbox table"}
+    expected_tables = {name(t): f"table {t.name}" for t in topology.tables} | {
+        outbox: "the outbox table",
+        physical_name(LEASES, None, app, stage): "the leases table",
+        physical_name(STREAM_CHECKPOINTS, None, app, stage): "the stream checkpoints table",
+    }
     expected_queues = {name(q): f"queue {q.name}" for q in topology.all_queues() if not q.external}
     expected_queues[physical_name(OUTBOX_RELAY_DLQ, None, app, stage)] = "the outbox relay's DLQ"
     expected_functions = {API: "the HTTP app", OUTBOX_RELAY: "the outbox relay"}

@@ -100,18 +100,22 @@ class Runtime:
 
     def _build_dispatchers(self) -> list[StreamDispatcher]:
         c = self.container
+        subscriptions = [
+            (subscription, c.inject(subscription.handler, leading=1), c.queues[subscription.retry_queue.name])
+            for subscription in c.topology.streams
+        ]
         return [
             StreamDispatcher(
                 subscription=subscription,
                 stream=c.stream,
-                handler=c.inject(subscription.handler, leading=1),
-                retry_queue=c.queues[subscription.retry_queue.name],
+                handler=handler,
+                retry_queue=retry_queue,
                 coordination=c.coordination,
                 owner=self.owner,
                 metrics=c.metrics,
                 wake=c.watch_stream(),
             )
-            for subscription in c.topology.streams
+            for subscription, handler, retry_queue in [*subscriptions, *c.internal_streams]
         ]
 
     def _build_scheduler(self) -> Scheduler:
@@ -166,7 +170,7 @@ class Runtime:
             http=f"http://{c.settings.host}:{c.settings.port}" if self._http else None,
             consumers=len(self.workers),
             stream_subscribers=len(self.dispatchers),
-            database=str(c.settings.database),
+            storage=str(c.settings.database) if c.database else f"aws {c.settings.app}-{c.settings.stage}",
         )
         stop_waiter = asyncio.create_task(self._stop.wait())
         done, _ = await asyncio.wait([stop_waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -1,6 +1,6 @@
-"""The ``Leases`` port on a DynamoDB table, so that several ``supporterflow serve --profile aws``
-processes agree on who dispatches a change stream or runs a job (same semantics as the local
-``SqliteCoordination`` leases).
+"""The ``Coordination`` port (leases and schedule state) on a DynamoDB table, so that several
+``supporterflow serve --profile aws`` processes agree on who dispatches a change stream or runs a
+schedule (same semantics as the local ``SqliteCoordination``).
 
 The table: hash key ``name`` (S); attributes ``owner`` (S), ``expiresAt`` (N, epoch seconds, with
 fractions) and ``ttl`` (N, whole epoch seconds: ``expiresAt`` plus a day; the table's TTL attribute,
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from botocore.exceptions import (  # type: ignore[import-untyped]
@@ -37,6 +38,7 @@ LEASES_TABLE = "leases"  # <app>-<stage>-leases
 # How long a lease row outlives its expiry before DynamoDB's TTL deletes it.
 TTL_GRACE_S = 24 * 3600
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_SCHEDULE = "schedule:"
 
 
 def leases_table_name(app: str, stage: str) -> str:
@@ -97,6 +99,29 @@ class DynamoLeases:
                     ExpressionAttributeValues={":owner": {"S": owner}},
                 ),
             )
+
+    # schedule state (the ``Coordination`` port) ------------------------------------------------
+
+    async def next_due(self, schedule: str) -> datetime | None:
+        """When ``schedule`` is next due: a row ``schedule:<name>`` with ``nextDue`` (N) beside the
+        leases (no TTL: a schedule's state lives as long as the schedule)."""
+        response = await self._call(
+            "GetItem",
+            lambda: self._client.get_item(
+                TableName=self.table_name, Key={"name": {"S": _SCHEDULE + schedule}}, ConsistentRead=True
+            ),
+        )
+        item = response.get("Item")
+        return None if item is None else datetime.fromtimestamp(float(item["nextDue"]["N"]), UTC)
+
+    async def set_next_due(self, schedule: str, due: datetime) -> None:
+        await self._call(
+            "PutItem",
+            lambda: self._client.put_item(
+                TableName=self.table_name,
+                Item={"name": {"S": _SCHEDULE + schedule}, "nextDue": {"N": _number(due.timestamp())}},
+            ),
+        )
 
     async def _call(self, operation: str, call: Callable[[], T]) -> T:
         try:

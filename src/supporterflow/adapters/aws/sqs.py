@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -63,6 +64,9 @@ _STALE_RECEIPT_CODES = frozenset(
 )
 # Transport failures: the request may not have reached SQS, try again later.
 _TRANSIENT = (ClientError, BotoConnectionError, HTTPClientError)
+
+# Threads that only wait (SQS long polls): cheap, and as many as consumers could poll at once.
+_LONG_POLLS = ThreadPoolExecutor(max_workers=128, thread_name_prefix="sqs-long-poll")
 
 _SOURCE_URL = "source_queue_url"
 _SOURCE_NAME = "source_queue"
@@ -123,9 +127,12 @@ class SqsQueue:
 
     async def _call(self, operation: str, call: Callable[[], T], *, stale_ok: bool = False) -> T | None:
         """Run one boto3 call in a thread; boto3 errors become ``Retry`` (or None for a stale
-        receipt when ``stale_ok``)."""
+        receipt when ``stale_ok``). A receive that long-polls waits on a thread of its own pool:
+        a dozen consumers waiting 20 s each must not take every thread of the default one, which
+        the rest of the process (every other store call) shares."""
+        pool = _LONG_POLLS if operation == "ReceiveMessage" and self._wait_s else None
         try:
-            return await asyncio.to_thread(call)
+            return await asyncio.get_running_loop().run_in_executor(pool, call)
         except _TRANSIENT as error:
             code = _error_code(error)
             if stale_ok and code in _STALE_RECEIPT_CODES:
