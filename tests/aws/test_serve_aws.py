@@ -99,3 +99,36 @@ def test_serve_profile_aws_processes_an_app_store_and_a_google_play_notification
     assert set(apple["ttl"]) == {"N"}
     assert set(google["endTimestamp"]) == {"S"}
     assert "runtime started" in server.log()
+
+
+def test_dlq_replay_on_the_aws_profile_moves_every_dead_letter_back(tmp_path: Path, endpoint: str) -> None:  # noqa: F811
+    from typer.testing import CliRunner
+
+    from supporterflow.entrypoints.cli import app
+
+    urls = provisioned(endpoint, "CODE")
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint)
+    base = f"{endpoint}/{ACCOUNT}/mobile-purchases-CODE-supporter-events-to-deliver"
+    for n in range(3):
+        sqs.send_message(
+            QueueUrl=base + "-dlq",
+            MessageBody=json.dumps({"n": n}),
+            MessageAttributes={"source_queue_url": {"DataType": "String", "StringValue": base}},
+        )
+    env = {
+        "SF_PROFILE": "aws",
+        "SF_DATABASE": str(tmp_path / "x.sqlite3"),
+        "SF_AWS_ENDPOINT_URL": endpoint,
+        "SF_AWS_ACCOUNT_ID": ACCOUNT,
+        "SF_IDENTITY_HASH_KEY": "k",
+        "SF_ADMIN_API_KEYS": "a",
+        "SF_OBJECT_STORE_URL": "s3://objects-code",
+        "SF_EXPORT_OUT": "s3://exports-code",
+        "SF_EXTERNAL_QUEUE_URLS": json.dumps(urls),
+        "SF_SQS_WAIT_SECONDS": "0",
+    }
+    result = CliRunner().invoke(app, ["dlq", "replay", "supporter-events-to-deliver", "--yes"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 messages replayed" in result.output
+    received = sqs.receive_message(QueueUrl=base, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["n"] for m in received) == [0, 1, 2]

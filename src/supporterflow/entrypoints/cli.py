@@ -219,6 +219,12 @@ def dlq_replay(
 
     async def work(container: Container) -> int:
         dlq = _dead_letter_queue(container, queue)
+        if not message_id and not await _can_list(dlq):
+            # SQS: a DLQ cannot be listed without receiving its messages; replay moves them all.
+            depth = (await dlq.depth()).total
+            if not yes and not typer.confirm(f"Replay the ~{depth} messages of {dlq.name}?"):
+                raise typer.Abort()
+            return await dlq.replay()
         ids = list(message_id) if message_id else await _all_ids(dlq)
         if not ids:
             err.print(f"{dlq.name} is empty")
@@ -253,6 +259,14 @@ def dlq_purge(
         return await dlq.purge()
 
     out.print(f"{_run(work)} messages deleted")
+
+
+async def _can_list(queue: Queue) -> bool:
+    try:
+        await queue.list(limit=1)
+    except NotImplementedError:
+        return False
+    return True
 
 
 async def _all_ids(queue: Queue) -> list[str]:
