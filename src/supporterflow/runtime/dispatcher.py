@@ -103,23 +103,47 @@ class StreamDispatcher:
         return len(records)
 
     async def _deliver(self, record: ChangeRecord) -> bool:
-        s = self.subscription
-        bound = log.bind(subscriber=s.name, sequence=record.sequence, event_name=record.event_name)
-        for attempt in range(1, s.max_attempts + 1):
-            try:
-                await self._handler(record)
-            except Exception as error:
-                self._metrics.stream_records.labels(s.name, "retry").inc()
-                bound.warning("change record failed", attempt=attempt, error=repr(error), exc_info=error)
-                if attempt == s.max_attempts:
-                    break
-                delay = backoff_seconds(attempt, base_s=s.backoff_base_s, max_s=s.backoff_max_s)
-                if await wait_for_event(self._stopping, delay):
-                    return False
-            else:
-                self._metrics.stream_records.labels(s.name, "ok").inc()
-                return True
-        await self._retry_queue.send(encode_record(record))
-        self._metrics.stream_records.labels(s.name, "to_retry_queue").inc()
-        bound.error("change record sent to the retry queue", queue=self._retry_queue.name)
-        return True
+        return await deliver_record(
+            record,
+            subscription=self.subscription,
+            handler=self._handler,
+            retry_queue=self._retry_queue,
+            metrics=self._metrics,
+            stopping=self._stopping,
+        )
+
+
+async def deliver_record(
+    record: ChangeRecord,
+    *,
+    subscription: OnChange,
+    handler: RecordHandler,
+    retry_queue: Queue,
+    metrics: Metrics,
+    stopping: asyncio.Event | None = None,
+) -> bool:
+    """Hand one record to ``handler``: up to ``max_attempts`` tries with back-off, then the record
+    goes to ``retry_queue`` (``encode_record``). False when ``stopping`` was set during a back-off
+    (the record is neither handled nor queued); a failing send to the retry queue raises."""
+    s = subscription
+    bound = log.bind(subscriber=s.name, sequence=record.sequence, event_name=record.event_name)
+    for attempt in range(1, s.max_attempts + 1):
+        try:
+            await handler(record)
+        except Exception as error:
+            metrics.stream_records.labels(s.name, "retry").inc()
+            bound.warning("change record failed", attempt=attempt, error=repr(error), exc_info=error)
+            if attempt == s.max_attempts:
+                break
+            delay = backoff_seconds(attempt, base_s=s.backoff_base_s, max_s=s.backoff_max_s)
+            if stopping is None:
+                await asyncio.sleep(delay)
+            elif await wait_for_event(stopping, delay):
+                return False
+        else:
+            metrics.stream_records.labels(s.name, "ok").inc()
+            return True
+    await retry_queue.send(encode_record(record))
+    metrics.stream_records.labels(s.name, "to_retry_queue").inc()
+    bound.error("change record sent to the retry queue", queue=retry_queue.name)
+    return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import structlog
 
@@ -17,6 +18,8 @@ from supporterflow.runtime.waiting import backoff_seconds, wait_for_event
 log = structlog.get_logger(__name__)
 
 MessageHandler = Callable[[bytes], Awaitable[object]]
+#: What became of a message: deleted (``ok``, ``ignored``), moved to the DLQ, or left to come back.
+Outcome = Literal["ok", "ignored", "dead_letter", "retry"]
 
 _IDLE_POLL_MIN_S = 0.05
 _IDLE_POLL_MAX_S = 1.0
@@ -109,52 +112,88 @@ class QueueWorker:
             log.warning("in-flight messages left for redelivery", consumer=self.name, count=len(pending))
 
     async def _handle(self, message: Received) -> None:
-        started = time.perf_counter()
-        bound = log.bind(
-            consumer=self.name, message_id=message.message_id, receive_count=message.receive_count
+        await handle_message(
+            message,
+            consumer=self.name,
+            queue=self._queue,
+            definition=self._definition,
+            handler=self._handler,
+            metrics=self._metrics,
+            backoff_base_s=self._backoff[0],
+            backoff_max_s=self._backoff[1],
         )
-        # Give up before the visibility timeout runs out, so that no other receiver can get the
-        # message while this one is still working on it.
-        timeout_s = max(self._definition.visibility_s * 0.9, self._definition.visibility_s - 5)
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._handler(message.body)
-        except Ignore as error:
-            bound.warning("message ignored", reason=_reason(error))
-            await self._queue.delete(message)
-            outcome = "ignored"
-        except GiveUp as error:
-            bound.error("message dead-lettered", reason=_reason(error))
-            await self._queue.dead_letter(message, _reason(error))
-            outcome = "dead_letter"
-        except Exception as error:
-            # Retry, timeouts and anything unexpected: deliver again later, then dead-letter.
-            outcome = await self._retry_or_dead_letter(message, error, bound)
-        else:
-            await self._queue.delete(message)
-            outcome = "ok"
-        self._metrics.consumer_messages.labels(self.name, outcome).inc()
-        self._metrics.consumer_seconds.labels(self.name).observe(time.perf_counter() - started)
 
-    async def _retry_or_dead_letter(
-        self, message: Received, error: Exception, bound: structlog.stdlib.BoundLogger
-    ) -> str:
-        reason = _reason(error)
-        if self._definition.dlq_name and message.receive_count >= self._definition.max_receives:
-            bound.error("message failed for the last time: dead-lettered", reason=reason)
-            await self._queue.dead_letter(message, reason)
-            return "dead_letter"
-        delay = backoff_seconds(message.receive_count, base_s=self._backoff[0], max_s=self._backoff[1])
-        if isinstance(error, Retry) and error.after_s is not None:
-            # The other side said when to come back: never earlier, and never later than our
-            # own ceiling, so one answer cannot park a message for hours.
-            delay = max(delay, min(error.after_s, self._backoff[1]))
-        # A Retry is an expected, explained failure: its reason says it all, no traceback needed.
-        bound.warning(
-            "message failed: will retry",
-            reason=reason,
-            retry_in_s=round(delay, 3),
-            exc_info=None if isinstance(error, Retry) else error,
+
+async def handle_message(
+    message: Received,
+    *,
+    consumer: str,
+    queue: Queue,
+    definition: QueueDef,
+    handler: MessageHandler,
+    metrics: Metrics,
+    backoff_base_s: float,
+    backoff_max_s: float,
+) -> Outcome:
+    """Run ``handler`` on one received message and settle it on ``queue``: handled -> deleted,
+    ``Ignore`` -> deleted, ``GiveUp`` -> dead-lettered with its reason, anything else (``Retry``,
+    a timeout, a bug) -> visible again after the back-off, or dead-lettered on its last receive.
+    The outcome is returned (the Lambda consumer reports ``retry`` as a batch item failure)."""
+    started = time.perf_counter()
+    bound = log.bind(consumer=consumer, message_id=message.message_id, receive_count=message.receive_count)
+    # Give up before the visibility timeout runs out, so that no other receiver can get the
+    # message while this one is still working on it.
+    timeout_s = max(definition.visibility_s * 0.9, definition.visibility_s - 5)
+    outcome: Outcome
+    try:
+        async with asyncio.timeout(timeout_s):
+            await handler(message.body)
+    except Ignore as error:
+        bound.warning("message ignored", reason=_reason(error))
+        await queue.delete(message)
+        outcome = "ignored"
+    except GiveUp as error:
+        bound.error("message dead-lettered", reason=_reason(error))
+        await queue.dead_letter(message, _reason(error))
+        outcome = "dead_letter"
+    except Exception as error:
+        # Retry, timeouts and anything unexpected: deliver again later, then dead-letter.
+        outcome = await _retry_or_dead_letter(
+            message, error, bound, queue=queue, definition=definition, backoff=(backoff_base_s, backoff_max_s)
         )
-        await self._queue.change_visibility(message, max(1, round(delay)))
-        return "retry"
+    else:
+        await queue.delete(message)
+        outcome = "ok"
+    metrics.consumer_messages.labels(consumer, outcome).inc()
+    metrics.consumer_seconds.labels(consumer).observe(time.perf_counter() - started)
+    return outcome
+
+
+async def _retry_or_dead_letter(
+    message: Received,
+    error: Exception,
+    bound: structlog.stdlib.BoundLogger,
+    *,
+    queue: Queue,
+    definition: QueueDef,
+    backoff: tuple[float, float],
+) -> Outcome:
+    reason = _reason(error)
+    if definition.dlq_name and message.receive_count >= definition.max_receives:
+        bound.error("message failed for the last time: dead-lettered", reason=reason)
+        await queue.dead_letter(message, reason)
+        return "dead_letter"
+    delay = backoff_seconds(message.receive_count, base_s=backoff[0], max_s=backoff[1])
+    if isinstance(error, Retry) and error.after_s is not None:
+        # The other side said when to come back: never earlier, and never later than our
+        # own ceiling, so one answer cannot park a message for hours.
+        delay = max(delay, min(error.after_s, backoff[1]))
+    # A Retry is an expected, explained failure: its reason says it all, no traceback needed.
+    bound.warning(
+        "message failed: will retry",
+        reason=reason,
+        retry_in_s=round(delay, 3),
+        exc_info=None if isinstance(error, Retry) else error,
+    )
+    await queue.change_visibility(message, max(1, round(delay)))
+    return "retry"
