@@ -264,3 +264,38 @@ def test_batch_response_names_each_failure_once() -> None:
             {"itemIdentifier": "4421584500000000017450439094"},
         ]
     }
+
+
+def test_what_the_retry_queue_holds_is_a_record_or_a_clear_dead_letter() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from supporterflow.entrypoints.aws_lambda import _retried_record
+    from supporterflow.ports import ChangeRecord, GiveUp
+    from supporterflow.runtime.dispatcher import encode_record
+
+    record = ChangeRecord(
+        sequence=7,
+        table="user-subscriptions",
+        event_name="INSERT",
+        keys={"userId": "u", "subscriptionId": "s"},
+        old_image=None,
+        new_image={"userId": "u", "subscriptionId": "s"},
+        principal=None,
+        committed_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert _retried_record(encode_record(record)) == record
+    # What an event source mapping's on-failure destination receives: the batch's position.
+    position = {
+        "requestContext": {"condition": "RetryAttemptsExhausted"},
+        "DDBStreamBatchInfo": {
+            "shardId": "shardId-00000001",
+            "startSequenceNumber": "100",
+            "endSequenceNumber": "200",
+            "streamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026",
+        },
+    }
+    with pytest.raises(GiveUp, match=r"shard shardId-00000001, sequence numbers 100\.\.200"):
+        _retried_record(json.dumps(position).encode())
+    with pytest.raises(GiveUp, match="not a change record"):
+        _retried_record(b"[1, 2]")

@@ -42,7 +42,7 @@ from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.config import ConfigurationError, Settings, load_settings
 from supporterflow.declare import Consumer, OnChange, QueueDef, Schedule, TableDef
 from supporterflow.logs import configure_logging
-from supporterflow.ports import ChangeRecord, Queue
+from supporterflow.ports import ChangeRecord, GiveUp, Queue
 from supporterflow.runtime.dispatcher import decode_record, deliver_record
 from supporterflow.runtime.workers import MessageHandler, handle_message
 
@@ -235,9 +235,32 @@ def _with_record(handler: Callable[[ChangeRecord], Awaitable[object]]) -> Messag
     """A stream handler as a queue handler, for the subscription's retry queue."""
 
     async def handle(body: bytes) -> object:
-        return await handler(decode_record(body))
+        return await handler(_retried_record(body))
 
     return handle
+
+
+def _retried_record(body: bytes) -> ChangeRecord:
+    """A record the stream handler sent to the retry queue. What the event source mapping sends
+    there itself, when an invocation failed on every attempt (the stream handler could not even
+    reach the retry queue), is the batch's position in the stream, not its records: it goes to
+    the DLQ at once with that position, for an operator (the records stay readable in the stream
+    for 24 hours), instead of failing as unreadable until its receives run out."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise GiveUp("not a change record: the body is not JSON") from None
+    batch = document.get("DDBStreamBatchInfo") if isinstance(document, dict) else None
+    if batch is not None:
+        raise GiveUp(
+            "a stream batch the event source mapping gave up on: shard "
+            f"{batch.get('shardId')}, sequence numbers {batch.get('startSequenceNumber')}.."
+            f"{batch.get('endSequenceNumber')} of {batch.get('streamArn')}"
+        )
+    try:
+        return decode_record(body)
+    except (KeyError, TypeError, ValueError) as error:
+        raise GiveUp(f"not a change record: {error!r}") from None
 
 
 def _retry_consumer_name(subscription: OnChange) -> str:
