@@ -151,3 +151,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).propagate = True
     # One line per outbound request is noise; outbound calls are measured in the metrics instead.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, numeric_level))
+    # At debug level botocore logs every request's parameters: items with identity contents,
+    # receipts and message bodies. Never below WARNING, whatever SF_LOG_LEVEL says.
+    for name in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, numeric_level))

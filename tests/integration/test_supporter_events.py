@@ -1,23 +1,31 @@
 """The supporter event service in process: POST /supporter-events, the delivery consumer, and the
-emulated user service and ERPNext."""
+emulated user service and ERPNext.
+
+Every scenario runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite with a frozen
+clock, the aws one on a moto server provisioned from the CloudFormation template, where accepted
+events go through the transactional outbox and the runtime's relay to SQS. Both are driven by the
+same runtime; the downstream emulators are the same in-process apps."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.adapters.erpnext import ErpNextClient
 from supporterflow.adapters.outbound import AsgiTransport
 from supporterflow.adapters.user_service import HttpUserService
-from supporterflow.bootstrap import Container
+from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.domain.supporters.identity_hash import identity_hash
 from supporterflow.emulators.erpnext import create_erpnext_app
 from supporterflow.emulators.user_service import create_user_service_app
@@ -25,6 +33,13 @@ from supporterflow.entrypoints.http import create_app
 from supporterflow.logs import configure_logging
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
+from tests.aws.conftest import REGION
+from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
+    aws_settings,
+    endpoint,
+    moto_endpoint,
+    provisioned,
+)
 from tests.support import drive, open_container, unlinked
 
 DONATIONS = {"x-api-key": "donations-key", "content-type": "application/json"}
@@ -38,6 +53,8 @@ SIGNUP = {
     "identities": [{"kind": "email", "content": EMAIL}, {"kind": "mobile", "content": "07847 000 000"}],
 }
 GIFTAID_SUBMIT = unlinked("giftaid:submit", postcode="se17tp")
+TO_DELIVER = "supporter-events-to-deliver"
+SETTLED = ("delivered", "failed")
 
 
 def ticket(identity_hash: str) -> dict[str, Any]:
@@ -46,22 +63,56 @@ def ticket(identity_hash: str) -> dict[str, Any]:
 
 @dataclass
 class World:
+    profile: str  # "local" or "aws"
     container: Container
     api: httpx.AsyncClient
     users: httpx.AsyncClient
     erpnext: httpx.AsyncClient
+    # aws: the outbox rows (DynamoDB items) of messages sent to a queue, by the queue URL's end
+    outbox_rows: Callable[[str], list[dict[str, Any]]] | None = None
 
-    async def deliver_all(self) -> None:
-        queue = self.container.queues["supporter-events-to-deliver"]
+    @property
+    def timeout_s(self) -> float:
+        # On AWS the relay polls the outbox stream and SQS back-off is real time (seconds).
+        return 10.0 if self.profile == "local" else 60.0
 
-        async def drained() -> bool:
-            return (await queue.depth()).total == 0
+    async def enqueued(self) -> int:
+        """The messages accepted events sent towards the delivery consumer, before any runtime ran:
+        in the queue (local), or in the transactional outbox, which the runtime's relay moves to
+        SQS (aws)."""
+        queued = (await self.container.queues[TO_DELIVER].depth()).total
+        if self.outbox_rows is None:
+            return queued
+        return queued + len(self.outbox_rows(TO_DELIVER))
+
+    async def run_until(self, condition: Callable[[], Awaitable[bool]]) -> None:
+        """Run the runtime (no HTTP) until ``condition`` holds. Locally the frozen clock jumps past
+        any back-off on each check; on AWS back-off is SQS visibility, in moto's real time."""
 
         async def later() -> None:
             assert isinstance(self.container.clock, FrozenClock)
             self.container.clock.advance(301)  # past any back-off
 
-        await drive(Runtime(self.container, http=False), drained, between=later)
+        between = later if self.profile == "local" else None
+        await drive(Runtime(self.container, http=False), condition, timeout_s=self.timeout_s, between=between)
+
+    async def deliver_all(self) -> None:
+        """Until every stored event is delivered or failed and nothing waits in the queue."""
+        queue = self.container.queues[TO_DELIVER]
+        events = self.container.tables["supporter-events"]
+
+        async def settled() -> bool:
+            if (await queue.depth()).total != 0:
+                return False
+            return all(item["status"] in SETTLED for item in (await events.scan()).items)
+
+        await self.run_until(settled)
+
+    async def event(self, event_id: str, headers: dict[str, str] = DONATIONS) -> dict[str, Any]:
+        state: dict[str, Any] = (await self.api.get(f"/supporter-events/{event_id}", headers=headers)).json()[
+            "data"
+        ]
+        return state
 
     async def documents(self, doctype: str) -> list[dict[str, Any]]:
         state = (await self.erpnext.get("/__emulator/state")).json()
@@ -73,15 +124,41 @@ class World:
         return users
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    container = open_container(
-        tmp_path,
-        TOPOLOGY,
-        FrozenClock("2026-03-01T12:00:00+00:00"),
-        producer_api_keys="donations:donations-key,giftaid:giftaid-key",
-        identity_hash_key=HASH_KEY.decode(),
+def aws_container(tmp_path: Path, moto_url: str) -> tuple[Container, Callable[[str], list[dict[str, Any]]]]:
+    """The aws profile's container on the template's resources (stage CODE) in moto, with the same
+    producer keys and identity hash key as the local one, and a reader of its outbox table."""
+    urls = provisioned(moto_url, "CODE")
+    settings = aws_settings(tmp_path, moto_url, "CODE", urls).model_copy(
+        update={
+            "producer_api_keys": [SecretStr("donations:donations-key"), SecretStr("giftaid:giftaid-key")],
+            "identity_hash_key": SecretStr(HASH_KEY.decode()),
+        }
     )
+    container = bootstrap(settings, clock=FrozenClock("2026-03-01T12:00:00+00:00"), topology=TOPOLOGY).open()
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
+
+    def outbox_rows(queue: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = dynamodb.scan(TableName="mobile-purchases-CODE-outbox")["Items"]
+        return [item for item in items if item["queueUrl"]["S"].endswith(f"-{queue}")]
+
+    return container, outbox_rows
+
+
+@pytest.fixture(params=["local", "aws"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    profile: str = request.param
+    outbox_rows = None
+    if profile == "local":
+        container = open_container(
+            tmp_path,
+            TOPOLOGY,
+            FrozenClock("2026-03-01T12:00:00+00:00"),
+            producer_api_keys="donations:donations-key,giftaid:giftaid-key",
+            identity_hash_key=HASH_KEY.decode(),
+        )
+    else:
+        # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
+        container, outbox_rows = aws_container(tmp_path, request.getfixturevalue("endpoint"))
     users_app = create_user_service_app("u-key")
     erpnext_app = create_erpnext_app("e-key", "e-secret")
     # The service calls the emulators through its own transport; the test looks at them directly.
@@ -90,10 +167,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     container.collaborators["user_service"] = HttpUserService(AsgiTransport(users_app), "u-key")
     container.collaborators["erp"] = ErpNextClient(AsgiTransport(erpnext_app), "e-key", "e-secret")
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(container)), base_url="http://test")
-    yield World(container, api, users, erpnext)
+    yield World(profile, container, api, users, erpnext, outbox_rows)
     for client in (api, users, erpnext):
         await client.aclose()
-    container.close()
+    if profile == "local":
+        container.close()
+    else:
+        await container.aclose()
 
 
 async def post(world: World, body: Any, headers: dict[str, str] = DONATIONS) -> httpx.Response:
@@ -109,7 +189,10 @@ async def test_an_accepted_request_answers_with_its_id_and_one_hash_per_identity
         {"kind": "email", "hash": identity_hash(HASH_KEY, "email", EMAIL)},
         {"kind": "mobile", "hash": identity_hash(HASH_KEY, "mobile", "+447847000000")},
     ]
-    assert (await world.container.queues["supporter-events-to-deliver"].depth()).visible == 1
+    assert (await world.event(body["data"]["id"]))["status"] == "queued"
+    assert await world.enqueued() == 1
+    await world.deliver_all()
+    assert (await world.event(body["data"]["id"]))["status"] == "delivered"
 
 
 async def test_an_invalid_request_is_a_400_in_the_data_models_shape_and_nothing_is_stored(
@@ -124,7 +207,7 @@ async def test_an_invalid_request_is_a_400_in_the_data_models_shape_and_nothing_
         },
     )
     assert (await world.container.tables["supporter-events"].scan()).items == []
-    assert (await world.container.queues["supporter-events-to-deliver"].depth()).total == 0
+    assert await world.enqueued() == 0
 
 
 @pytest.mark.parametrize(
@@ -156,7 +239,8 @@ async def test_the_same_idempotency_key_and_body_get_the_first_answer_and_queue_
     other = await post(world, {"user-service": {**SIGNUP, "firstName": "Beatrice"}}, headers)
     assert (first.status_code, again.status_code, other.status_code) == (200, 200, 409)
     assert again.json() == first.json()
-    assert (await world.container.queues["supporter-events-to-deliver"].depth()).visible == 1
+    assert len((await world.container.tables["supporter-events"].scan()).items) == 1
+    assert await world.enqueued() == 1
 
 
 async def test_idempotency_keys_belong_to_one_producer(world: World) -> None:
@@ -206,7 +290,7 @@ async def test_a_refused_document_fails_the_event_with_the_reason_and_replay_del
     async def dead_lettered() -> bool:
         return (await dlq.depth()).total == 1
 
-    await drive(Runtime(world.container, http=False), dead_lettered)
+    await world.run_until(dead_lettered)
     state = (await world.api.get(f"/supporter-events/{event_id}", headers=DONATIONS)).json()["data"]
     assert state["status"] == "failed"
     assert "417" in state["reason"]
@@ -228,7 +312,18 @@ async def test_an_event_is_only_shown_to_its_producer(world: World) -> None:
     assert (await world.api.get(f"/supporter-events/{event_id}")).status_code == 401
 
 
-async def test_no_identity_content_reaches_the_logs(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_no_identity_content_reaches_the_logs(
+    world: World, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    # Put the root logger back before the fixtures' teardown, which logs to a stream capsys closes.
+
+    def restore() -> None:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+    request.addfinalizer(restore)
     configure_logging("debug", "json")
     body = copy.deepcopy({"user-service": SIGNUP, "erp-service": {"actions": [GIFTAID_SUBMIT]}})
     await post(world, body)
