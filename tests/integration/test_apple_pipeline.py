@@ -1,19 +1,25 @@
 """The Apple pipeline in process: notifications over the ASGI app, the update consumers, and the
-in-process App Store emulator the local profile mounts (its CA, API key and subscriptions live
-beside the database, where this test reaches them as ``apple send-test-notification`` would)."""
+in-process App Store emulator the service mounts (its CA, API key and subscriptions live beside
+the database, where this test reaches them as ``apple send-test-notification`` would).
+
+The pipeline runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite, the aws one on
+a moto server provisioned from the CloudFormation template, where a notification's fetch message
+goes through the transactional outbox and the runtime's relay to SQS. Both mount the same App Store
+emulator (on aws beside the unused database path of ``aws_settings``) and run the same runtime."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 
-from supporterflow.bootstrap import Container, apple_emulator_directory
+from supporterflow.bootstrap import Container, apple_emulator_directory, bootstrap
 from supporterflow.declare import Every
 from supporterflow.emulators.apple.certificates import CertificateChain
 from supporterflow.emulators.apple.sender import notification_body
@@ -25,21 +31,61 @@ from supporterflow.functions.apple_update import apple_update, feast_apple_updat
 from supporterflow.ports import Retry
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
+from tests.aws.conftest import REGION
+from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
+    aws_settings,
+    endpoint,
+    moto_endpoint,
+    provisioned,
+)
 from tests.support import drive, fast_retries, open_container
 
 BUNDLE = "uk.co.guardian.iphone2"
 FEAST_BUNDLE = "uk.co.guardian.Feast"
 PRODUCT = "uk.co.guardian.gla.1month"
+TO_FETCH = ("apple-subscriptions-to-fetch", "feast-apple-subscriptions-to-fetch")
+HISTORY = "apple-historical-subscriptions"
 
 FAST = fast_retries(TOPOLOGY)
+
+OutboxRows = Callable[[str], list[dict[str, Any]]]
+
+
+def profile_container(
+    profile: str, tmp_path: Path, request: pytest.FixtureRequest, **overrides: Any
+) -> tuple[Container, OutboxRows | None]:
+    """The profile's container with fast retries and no schedules (``FAST``) and ``overrides`` of
+    its settings; on aws, on the template's resources (stage CODE) in moto, with a reader of its
+    outbox table (the rows of the messages sent to a queue, by the queue URL's end)."""
+    if profile == "local":
+        return open_container(tmp_path, FAST, **overrides), None
+    # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
+    moto_url: str = request.getfixturevalue("endpoint")
+    urls = provisioned(moto_url, "CODE")
+    settings = aws_settings(tmp_path, moto_url, "CODE", urls).model_copy(update=overrides)
+    container = bootstrap(settings, topology=FAST).open()
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
+
+    def outbox_rows(queue: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = dynamodb.scan(TableName="mobile-purchases-CODE-outbox")["Items"]
+        return [item for item in items if item["queueUrl"]["S"].endswith(f"-{queue}")]
+
+    return container, outbox_rows
 
 
 @dataclass
 class Apple:
+    profile: str  # "local" or "aws"
     container: Container
     api: httpx.AsyncClient
     store: AppleStoreState
     signer: AppStoreSigner
+    outbox_rows: OutboxRows | None = None  # aws
+
+    @property
+    def timeout_s(self) -> float:
+        # On AWS the relay polls the outbox stream and the consumers long-poll SQS (seconds).
+        return 10.0 if self.profile == "local" else 60.0
 
     async def notify(self, step: Step, *, version: str = "v2", path: str = "/apple/pubsub") -> httpx.Response:
         body = notification_body(step, self.store, self.signer, version="v1" if version == "v1" else "v2")
@@ -51,27 +97,59 @@ class Apple:
     async def subscription(self, subscription_id: str) -> dict[str, Any] | None:
         return await self.container.tables["subscriptions"].get({"subscriptionId": subscription_id})
 
-    async def fetch_all(self) -> None:
-        queues = [
-            self.container.queues[n]
-            for n in ("apple-subscriptions-to-fetch", "feast-apple-subscriptions-to-fetch")
-        ]
+    async def enqueued(self, queue: str) -> list[Any]:
+        """The bodies of the messages the requests so far sent towards ``queue``, before any runtime
+        ran: in the queue (local), or in the transactional outbox, which the runtime's relay moves
+        to SQS (aws; SQS cannot list messages without receiving them)."""
+        if self.outbox_rows is None:
+            return [json.loads(m.body) for m in (await self.container.queues[queue].list()).messages]
+        assert (await self.container.queues[queue].depth()).total == 0  # nothing relayed yet
+        return [json.loads(row["body"]["S"]) for row in self.outbox_rows(queue)]
 
-        async def drained() -> bool:
+    async def run_until(self, condition: Callable[[], Awaitable[bool]]) -> None:
+        await drive(Runtime(self.container, http=False), condition, timeout_s=self.timeout_s)
+
+    async def fetch(self, *subscription_ids: str) -> None:
+        """Run the runtime until the subscriptions are stored and nothing waits to be fetched (on
+        AWS the fetch queues are empty until the relay sends the outbox's messages to them)."""
+        queues = [self.container.queues[n] for n in TO_FETCH]
+
+        async def fetched() -> bool:
+            if not all([await self.subscription(s) is not None for s in subscription_ids]):
+                return False
             return all([(await q.depth()).total == 0 for q in queues])
 
-        await drive(Runtime(self.container, http=False), drained)
+        await self.run_until(fetched)
+
+    async def received(self, queue: str, count: int) -> list[Any]:
+        """The bodies of the ``count`` messages on ``queue`` (received, so hidden afterwards), once
+        the runtime has put them there (on AWS the relay sends them from the outbox)."""
+        q = self.container.queues[queue]
+
+        async def there() -> bool:
+            return (await q.depth()).visible >= count
+
+        await self.run_until(there)
+        messages = await q.receive(10, 60)  # SQS's most: any message beyond ``count`` shows
+        return [json.loads(m.body) for m in messages]
+
+
+@pytest.fixture(params=["local", "aws"])
+def profile(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
 @pytest.fixture
-async def apple(tmp_path: Path) -> AsyncIterator[Apple]:
-    container = open_container(tmp_path, FAST)
+async def apple(profile: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Apple]:
+    container, outbox_rows = profile_container(profile, tmp_path, request)
     directory = apple_emulator_directory(container.settings)
     store = AppleStoreState(directory / "subscriptions.sqlite3")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
     ) as api:
-        yield Apple(container, api, store, AppStoreSigner(CertificateChain.load(directory)))
+        signer = AppStoreSigner(CertificateChain.load(directory))
+        yield Apple(profile, container, api, store, signer, outbox_rows)
     store.close()
     await container.aclose()
 
@@ -85,10 +163,11 @@ async def test_a_v2_subscription_is_stored_fetched_and_active(apple: Apple) -> N
     [event] = await apple.events(otid)
     assert event["eventType"] == "SUBSCRIBED"
     assert event["subtype"] == "INITIAL_BUY"
-    queued = (await apple.container.queues["apple-subscriptions-to-fetch"].list()).messages
-    assert [json.loads(m.body) for m in queued] == [{"originalTransactionId": otid, "bundleId": BUNDLE}]
+    assert await apple.enqueued("apple-subscriptions-to-fetch") == [
+        {"originalTransactionId": otid, "bundleId": BUNDLE}
+    ]
 
-    await apple.fetch_all()
+    await apple.fetch(otid)
     row = await apple.subscription(otid)
     assert row is not None
     assert row["status"] == "active"
@@ -96,15 +175,14 @@ async def test_a_v2_subscription_is_stored_fetched_and_active(apple: Apple) -> N
     assert row["platform"] == "ios"
     assert row["autoRenewing"] is True
     assert row["billingPeriod"] == "P1M"
-    history = (await apple.container.queues["apple-historical-subscriptions"].list()).messages
-    assert [json.loads(m.body)["subscriptionId"] for m in history] == [otid]
+    assert [m["subscriptionId"] for m in await apple.received(HISTORY, 1)] == [otid]
 
 
 async def test_a_v1_notification_is_fetched_through_verify_receipt(apple: Apple) -> None:
     step = apple.store.subscribe(bundle_id=BUNDLE, product_id=PRODUCT, environment="Sandbox")
     response = await apple.notify(step, version="v1")
     assert response.status_code == 200, response.text
-    await apple.fetch_all()
+    await apple.fetch(step.original_transaction_id)
     row = await apple.subscription(step.original_transaction_id)
     assert row is not None
     assert row["status"] == "active"
@@ -112,10 +190,12 @@ async def test_a_v1_notification_is_fetched_through_verify_receipt(apple: Apple)
     assert json.loads(row["extra"])["originalTransactionId"] == step.original_transaction_id
 
 
-async def test_without_braze_a_feast_fetch_waits_in_the_dlq_saying_what_to_set(tmp_path: Path) -> None:
+async def test_without_braze_a_feast_fetch_waits_in_the_dlq_saying_what_to_set(
+    profile: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """With the emulators off and no Braze settings the service still starts (the other flows
     need no Braze); a Feast fetch then fails with the settings to set, and is replayable."""
-    container = open_container(tmp_path, FAST, emulators="off")
+    container, _ = profile_container(profile, tmp_path, request, emulators="off")
     try:
         lookup = container.collaborators["identity_lookup"]
         with pytest.raises(Retry, match="SF_BRAZE_URL"):
