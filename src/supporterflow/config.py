@@ -295,10 +295,6 @@ class Settings(BaseSettings):
     def supporter_events_retention(self) -> timedelta:
         return timedelta(days=self.supporter_events_retention_days)
 
-    def resource_name(self, logical: str) -> str:
-        """Physical name of a table or queue, as the original names them: ``<app>-<stage>-<name>``."""
-        return f"{self.app}-{self.stage}-{logical}"
-
 
 def reference_table() -> str:
     """The configuration reference as a Markdown table, from the fields of ``Settings``."""

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from supporterflow.config import ConfigurationError, Settings, load_settings
+from supporterflow.topology import SUBSCRIPTIONS
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def test_defaults_run_locally_on_sqlite_without_credentials() -> None:
         "on",
     )
     assert settings.database == Path("./var/supporterflow.sqlite3")
-    assert settings.resource_name("subscriptions") == "mobile-purchases-CODE-subscriptions"
+    assert SUBSCRIPTIONS.physical_name(settings.app, settings.stage) == "mobile-purchases-CODE-subscriptions"
 
 
 def test_environment_variables_use_the_contract_names(monkeypatch: pytest.MonkeyPatch) -> None:
