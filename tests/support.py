@@ -113,3 +113,21 @@ class Flaky:
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def outbox_rows(container: Container, queue: str) -> list[dict[str, Any]]:
+    """The aws profile's outbox rows (raw DynamoDB items) of the messages written with a row to
+    ``queue`` and not relayed yet: matched on the queue's exact URL."""
+    import boto3  # type: ignore[import-untyped]
+
+    from supporterflow.bootstrap.aws import queue_urls
+    from supporterflow.declare import physical_name
+
+    settings = container.settings
+    dynamodb = boto3.client(
+        "dynamodb", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    url = queue_urls(settings, container.topology.all_queues())[queue]
+    table = physical_name("outbox", None, settings.app, settings.stage)
+    items: list[dict[str, Any]] = dynamodb.scan(TableName=table)["Items"]
+    return [item for item in items if item["queueUrl"]["S"] == url]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 
@@ -31,14 +31,13 @@ from supporterflow.functions.apple_update import apple_update, feast_apple_updat
 from supporterflow.ports import Retry
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.aws.conftest import REGION
 from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
     aws_settings,
     endpoint,
     moto_endpoint,
     provisioned,
 )
-from tests.support import drive, fast_retries, open_container
+from tests.support import drive, fast_retries, open_container, outbox_rows
 
 BUNDLE = "uk.co.guardian.iphone2"
 FEAST_BUNDLE = "uk.co.guardian.Feast"
@@ -56,7 +55,7 @@ def profile_container(
 ) -> tuple[Container, OutboxRows | None]:
     """The profile's container with fast retries and no schedules (``FAST``) and ``overrides`` of
     its settings; on aws, on the template's resources (stage CODE) in moto, with a reader of its
-    outbox table (the rows of the messages sent to a queue, by the queue URL's end)."""
+    outbox table (the rows of the messages sent to a queue)."""
     if profile == "local":
         return open_container(tmp_path, FAST, **overrides), None
     # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
@@ -64,13 +63,7 @@ def profile_container(
     urls = provisioned(moto_url, "CODE")
     settings = aws_settings(tmp_path, moto_url, "CODE", urls).model_copy(update=overrides)
     container = bootstrap(settings, topology=FAST).open()
-    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
-
-    def outbox_rows(queue: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = dynamodb.scan(TableName="mobile-purchases-CODE-outbox")["Items"]
-        return [item for item in items if item["queueUrl"]["S"].endswith(f"-{queue}")]
-
-    return container, outbox_rows
+    return container, partial(outbox_rows, container)
 
 
 @dataclass

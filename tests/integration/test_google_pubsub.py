@@ -5,7 +5,14 @@ Why: Pub/Sub redelivers a push until it gets a 2xx, so a 200 must mean "the even
 fetch reference are committed", a redelivery must not store or queue twice, and any other
 answer must leave nothing behind. Each test therefore reads the table and both fetch queues, not
 only the status code. Push tokens are signed by the in-process Play emulator's push key, the key
-whose certificate the local profile fetches (as ``google send-notification`` signs them).
+whose certificate the service fetches (as ``google send-notification`` signs them).
+
+The tests of the endpoints run on both profiles (``[local]``, ``[aws]``): the local one on SQLite,
+the aws one on a moto server provisioned from the CloudFormation template, where a fetch reference
+is written with its event row to the transactional outbox (no runtime runs here, so it stays
+there). Both mount the same Play emulator (on aws beside the unused database path of
+``aws_settings``). The tests of the verifier on its own (certificate caching and rotation, the
+trusted-token cache) involve no store and run once.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import google.auth.jwt
 import httpx
 import pytest
@@ -40,14 +48,24 @@ from supporterflow.bootstrap import (
     EMULATED_TOKEN_URI,
     LOCAL_PUSH_AUDIENCE,
     Container,
+    bootstrap,
     google_emulator_directory,
 )
+from supporterflow.bootstrap.aws import queue_urls
+from supporterflow.config import Settings
 from supporterflow.emulators.google.oauth import ServiceAccount
 from supporterflow.emulators.google.push import DEFAULT_PUSH_EMAIL, PushSigner, push_body
 from supporterflow.entrypoints.http import create_app
 from supporterflow.ports import PushRejected
 from supporterflow.topology import TOPOLOGY
-from tests.support import open_container, settings_for
+from tests.aws.conftest import REGION
+from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
+    aws_settings,
+    endpoint,
+    moto_endpoint,
+    provisioned,
+)
+from tests.support import settings_for
 
 LIVE_PATH, FEAST_PATH = "/google/pubsub", "/feast/google/pubsub"
 LIVE_QUEUE, FEAST_QUEUE = "google-subscriptions-to-fetch", "feast-google-subscriptions-to-fetch"
@@ -93,13 +111,39 @@ def compact(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+OutboxRows = Callable[[str], list[dict[str, Any]]]
+
+
+def profile_settings(
+    profile: str, tmp_path: Path, request: pytest.FixtureRequest, **overrides: Any
+) -> tuple[Settings, OutboxRows | None]:
+    """The profile's settings with ``overrides`` (validated, and counted as set explicitly, as
+    the bootstrap distinguishes); on aws, on the template's resources (stage CODE) in moto, with a
+    reader of its outbox table (the rows of the messages sent to a queue, by the queue's URL)."""
+    if profile == "local":
+        return settings_for(tmp_path, **overrides), None
+    # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
+    moto_url: str = request.getfixturevalue("endpoint")
+    base = aws_settings(tmp_path, moto_url, "CODE", provisioned(moto_url, "CODE"))
+    settings = Settings(**{name: getattr(base, name) for name in base.model_fields_set}, **overrides)
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
+    urls = queue_urls(settings, TOPOLOGY.queues)
+
+    def outbox_rows(queue: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = dynamodb.scan(TableName="mobile-purchases-CODE-outbox")["Items"]
+        return [item for item in items if item["queueUrl"]["S"] == urls[queue]]
+
+    return settings, outbox_rows
+
+
 @dataclass
 class Service:
-    """The app on a fresh database and the push key of the emulator the local profile mounts."""
+    """The app on fresh stores and the push key of the emulator the service mounts."""
 
     container: Container
     api: httpx.AsyncClient
     signer: PushSigner
+    outbox_rows: OutboxRows | None = None  # aws
 
     def token(self, audience: str = LOCAL_PUSH_AUDIENCE, **claims: Any) -> str:
         return self.signer.token(audience, **claims)
@@ -128,13 +172,19 @@ class Service:
         return sorted(items, key=lambda e: (e["subscriptionId"], e["timestampAndType"]))
 
     async def bodies(self, queue: str) -> list[bytes]:
-        return [message.body for message in (await self.container.queues[queue].list()).messages]
+        """The bodies of the fetch references sent towards ``queue``, sorted: in the queue
+        (local), or in the transactional outbox, which only a runtime's relay moves to SQS (aws;
+        SQS cannot list messages without receiving them, and the outbox keeps no order)."""
+        if self.outbox_rows is None:
+            return sorted(m.body for m in (await self.container.queues[queue].list()).messages)
+        assert (await self.container.queues[queue].depth()).total == 0  # nothing relayed
+        return sorted(row["body"]["S"].encode() for row in self.outbox_rows(queue))
 
     async def assert_nothing_stored(self) -> None:
-        """The answer was not 200: no event row, no fetch reference on either queue."""
+        """The answer was not 200: no event row, no fetch reference for either queue."""
         assert await self.events() == []
         for queue in (LIVE_QUEUE, FEAST_QUEUE):
-            assert (await self.container.queues[queue].depth()).total == 0, queue
+            assert await self.bodies(queue) == [], queue
 
 
 OpenService = Callable[..., Awaitable[Service]]
@@ -156,20 +206,29 @@ def push_signer(emulator_keys: Path) -> PushSigner:
     return PushSigner.load_or_create(emulator_keys)
 
 
+@pytest.fixture(params=["local", "aws"])
+def profile(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
 async def open_service(
-    tmp_path: Path, emulator_keys: Path, push_signer: PushSigner
+    profile: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    emulator_keys: Path,
+    push_signer: PushSigner,
 ) -> AsyncIterator[OpenService]:
     """``await open_service(google_pubsub_secret=..., ...)``: settings overrides as
-    ``open_container`` takes them; ``prepare`` changes the container before the app is built
+    ``settings_for`` takes them; ``prepare`` changes the container before the app is built
     (the routes bind their collaborators then)."""
     async with AsyncExitStack() as stack:
 
-        async def build(prepare: Callable[[Container], None] | None = None, **settings: Any) -> Service:
-            shutil.copytree(
-                emulator_keys, google_emulator_directory(settings_for(tmp_path)), dirs_exist_ok=True
-            )
-            container = open_container(tmp_path, TOPOLOGY, **settings)
+        async def build(prepare: Callable[[Container], None] | None = None, **overrides: Any) -> Service:
+            settings, outbox_rows = profile_settings(profile, tmp_path, request, **overrides)
+            shutil.copytree(emulator_keys, google_emulator_directory(settings), dirs_exist_ok=True)
+            container = bootstrap(settings, topology=TOPOLOGY).open()
             stack.push_async_callback(container.aclose)
             if prepare is not None:
                 prepare(container)
@@ -178,7 +237,7 @@ async def open_service(
                     transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
                 )
             )
-            return Service(container, api, push_signer)
+            return Service(container, api, push_signer, outbox_rows)
 
         yield build
 
@@ -684,9 +743,9 @@ async def test_notification_types_are_stored_by_name_or_number(open_service: Ope
         "purchaseToken": "PURCHASE_TOKEN",
         "subscriptionId": "my.sku",
     }
-    assert [json.loads(b) for b in await service.bodies(LIVE_QUEUE)] == [
-        {**reference, "timestampAndType": key} for key in keys
-    ]
+    assert await service.bodies(LIVE_QUEUE) == sorted(
+        compact({**reference, "timestampAndType": key}) for key in keys
+    )
 
 
 async def test_a_redelivered_push_is_stored_and_queued_once(open_service: OpenService) -> None:
@@ -726,10 +785,12 @@ async def test_two_messages_sharing_a_key_are_both_kept(open_service: OpenServic
         "purchaseToken": "PURCHASE_TOKEN",
         "subscriptionId": "my.sku",
     }
-    assert await service.bodies(LIVE_QUEUE) == [
-        compact({**reference, "timestampAndType": SPEC_KEY}),
-        compact({**reference, "timestampAndType": f"{SPEC_KEY}|222"}),
-    ]
+    assert await service.bodies(LIVE_QUEUE) == sorted(
+        [
+            compact({**reference, "timestampAndType": SPEC_KEY}),
+            compact({**reference, "timestampAndType": f"{SPEC_KEY}|222"}),
+        ]
+    )
 
 
 def _with_data(data: object) -> dict[str, Any]:

@@ -3,7 +3,16 @@ test reproduced with fakes over the real SQLite tables and queues, what each Pla
 answer means to the live consumer, events completed by the fetch, the "never backwards" rule and
 superseded purchases; then the whole pipeline in process against the Play (and Braze) emulators:
 the life cycle of a live and a Feast subscription from signed pushes, and Google failing
-(5xx to the DLQ and replayed, 429 with ``Retry-After``, timeouts)."""
+(5xx to the DLQ and replayed, 429 with ``Retry-After``, timeouts).
+
+The tests that call a consumer with a message (``container``: fakes or the Play emulator's API
+over the real tables and queues) run on both profiles (``[local]``, ``[aws]``): the local one on
+SQLite, the aws one on a moto server provisioned from the CloudFormation template, where what a
+fetch sends (snapshots, re-fetches) is written with its row to the transactional outbox and stays
+there (no runtime, so no relay, runs in them). The in-process pipeline tests (``pipeline``) stay
+on the local profile: they move a frozen clock past SQLite's visibility deadlines, read the DLQ's
+messages with ``list()`` and wait for "both fetch queues empty", which on SQS holds before the
+relay has sent the outbox's messages."""
 
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -29,8 +39,10 @@ from supporterflow.bootstrap import (
     EMULATED_TOKEN_URI,
     LOCAL_PUSH_AUDIENCE,
     Container,
+    bootstrap,
     google_emulator_directory,
 )
+from supporterflow.config import Settings
 from supporterflow.declare import Topology
 from supporterflow.domain.subscriptions.dates import to_iso
 from supporterflow.emulators.braze import create_braze_app
@@ -49,10 +61,17 @@ from supporterflow.emulators.google.store import (
 from supporterflow.entrypoints.http import create_app
 from supporterflow.functions.google_pubsub import google_pubsub
 from supporterflow.functions.google_update import feast_google_update, google_update
-from supporterflow.ports import GiveUp, Gone, Ignore, Retry, StoredMessage
+from supporterflow.ports import GiveUp, Gone, Ignore, Retry
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import Flaky, drive, fast_retries, open_container
+from tests.aws.conftest import REGION
+from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
+    aws_settings,
+    endpoint,
+    moto_endpoint,
+    provisioned,
+)
+from tests.support import Flaky, drive, fast_retries, open_container, outbox_rows
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 NOW_ISO = "2026-03-10T12:00:00.000Z"
@@ -206,12 +225,32 @@ def reference(token: str = TOKEN, sku: str = LIVE_SKU, package_name: str = LIVE)
     return {"packageName": package_name, "purchaseToken": token, "subscriptionId": sku}
 
 
-async def messages(container: Container, queue: str) -> list[StoredMessage]:
-    return (await container.queues[queue].list(limit=1000)).messages
+async def messages(container: Container, queue: str) -> list[bytes]:
+    """The bodies of the messages sent towards ``queue``: in the queue (local), or in the
+    transactional outbox, which only a runtime's relay moves to SQS (aws; SQS cannot list
+    messages without receiving them, and the outbox keeps no order)."""
+    if container.settings.profile == "local":
+        return [m.body for m in (await container.queues[queue].list(limit=1000)).messages]
+    assert (await container.queues[queue].depth()).total == 0  # nothing relayed
+    return [row["body"]["S"].encode() for row in outbox_rows(container, queue)]
+
+
+async def forget(container: Container, queue: str) -> None:
+    """Drop what was sent towards ``queue`` (from the outbox, on aws)."""
+    if container.settings.profile == "local":
+        await container.queues[queue].purge()
+        return
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=container.settings.aws_endpoint_url)
+    for row in outbox_rows(container, queue):
+        dynamodb.delete_item(
+            TableName=f"mobile-purchases-{container.settings.stage}-outbox", Key={"id": row["id"]}
+        )
 
 
 async def history(container: Container) -> list[dict[str, Any]]:
-    return [json.loads(m.body) for m in await messages(container, HISTORICAL)]
+    """The snapshots sent to the historical queue, by ``snapshotDate`` (as sent, locally)."""
+    snapshots = [json.loads(body) for body in await messages(container, HISTORICAL)]
+    return sorted(snapshots, key=lambda snapshot: str(snapshot["snapshotDate"]))
 
 
 async def links(container: Container) -> list[dict[str, Any]]:
@@ -227,10 +266,24 @@ async def all_subscriptions(container: Container) -> list[dict[str, Any]]:
     return (await container.tables["subscriptions"].scan()).items
 
 
+@pytest.fixture(params=["local", "aws"])
+def profile(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-async def container(tmp_path: Path) -> AsyncIterator[Container]:
-    """Real tables and queues, a frozen clock; no emulator: the tests give their own fakes."""
-    opened = open_container(tmp_path, TOPOLOGY, FrozenClock(NOW), emulators="off")
+async def container(profile: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Container]:
+    """Real tables and queues, a frozen clock; no emulator: the tests give their own fakes. On
+    aws, the template's resources (stage CODE) in moto."""
+    if profile == "local":
+        opened = open_container(tmp_path, TOPOLOGY, FrozenClock(NOW), emulators="off")
+    else:
+        # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
+        moto_url: str = request.getfixturevalue("endpoint")
+        base = aws_settings(tmp_path, moto_url, "CODE", provisioned(moto_url, "CODE"))
+        settings = Settings(**{name: getattr(base, name) for name in base.model_fields_set}, emulators="off")
+        opened = bootstrap(settings, clock=FrozenClock(NOW), topology=TOPOLOGY).open()
     yield opened
     await opened.aclose()
 
@@ -416,6 +469,25 @@ LIVE_V1 = v1_body()
 LIVE_V2 = v2_body(subscriptionState="SUBSCRIPTION_STATE_IN_GRACE_PERIOD")
 
 
+def read_back(container: Container, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as the profile reads it back: on aws an empty string below the top level (in
+    ``googlePayload``) reads back as None, as the original's data-mapper stored it in DynamoDB
+    (NULL; adapters/aws/dynamodb.py)."""
+
+    def nested(value: Any) -> Any:
+        if value == "":
+            return None
+        if isinstance(value, dict):
+            return {key: nested(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [nested(item) for item in value]
+        return value
+
+    if container.settings.profile == "local":
+        return row
+    return {key: nested(value) if isinstance(value, dict | list) else value for key, value in row.items()}
+
+
 def live_row(*, without: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
     """The live row of LIVE_V1 (spec §4.7) with the extra and status of LIVE_V2; ``changes``
     replace columns, ``without`` removes them."""
@@ -446,7 +518,7 @@ async def test_the_live_row_is_the_v1_body_with_the_extra_and_status_of_v2(conta
     await update(container, message(reference()), google_play)
 
     assert google_play.calls == [("v2", LIVE, TOKEN), ("v1", LIVE, LIVE_SKU, TOKEN)]
-    assert await all_subscriptions(container) == [live_row()]
+    assert await all_subscriptions(container) == [read_back(container, live_row())]
     assert await history(container) == [
         {"subscriptionId": TOKEN, "snapshotDate": NOW_ISO, "payload": LIVE_V1}
     ]
@@ -462,7 +534,7 @@ async def test_without_a_v2_answer_the_row_is_stored_with_an_empty_extra_and_the
 ) -> None:
     await update(container, message(reference()), FakeGooglePlay(v1=LIVE_V1, v2=v2_failure))
 
-    assert await all_subscriptions(container) == [live_row(extra="", status="active")]
+    assert await all_subscriptions(container) == [read_back(container, live_row(extra="", status="active"))]
     assert [s["payload"] for s in await history(container)] == [LIVE_V1]
 
 
@@ -519,11 +591,14 @@ async def test_an_unknown_sku_is_stored_without_billing_period(container: Contai
     await update(container, message(reference(sku=sku)), FakeGooglePlay(v1=LIVE_V1, v2=v2))
 
     assert await all_subscriptions(container) == [
-        live_row(
-            productId=sku,
-            without=("billingPeriod",),
-            extra=extra_of(LIVE, TOKEN, sku, v2, [None]),
-            status="active",
+        read_back(
+            container,
+            live_row(
+                productId=sku,
+                without=("billingPeriod",),
+                extra=extra_of(LIVE, TOKEN, sku, v2, [None]),
+                status="active",
+            ),
         )
     ]
 
@@ -557,13 +632,16 @@ async def test_a_voided_purchase_takes_its_sku_from_v2_and_is_refunded_once_ende
 
     assert google_play.calls == [("v2", LIVE, TOKEN), ("v1", LIVE, LIVE_SKU, TOKEN)]
     assert await all_subscriptions(container) == [
-        live_row(
-            endTimestamp="2026-03-10T11:55:00.000Z",
-            autoRenewing=False,
-            googlePayload=REFUNDED_V1,
-            ttl=1852199700,  # 2028-09-10T11:55:00.000Z, in seconds
-            extra=extra_of(LIVE, TOKEN, LIVE_SKU, REFUNDED_V2, ["intro-offer"]),
-            status="refunded",
+        read_back(
+            container,
+            live_row(
+                endTimestamp="2026-03-10T11:55:00.000Z",
+                autoRenewing=False,
+                googlePayload=REFUNDED_V1,
+                ttl=1852199700,  # 2028-09-10T11:55:00.000Z, in seconds
+                extra=extra_of(LIVE, TOKEN, LIVE_SKU, REFUNDED_V2, ["intro-offer"]),
+                status="refunded",
+            ),
         )
     ]
 
@@ -616,8 +694,8 @@ async def notify(container: Container, step: Step, *, feast: bool = False) -> by
     )
     assert answer.status == 200, answer.body
     (queued,) = await messages(container, queue)
-    await container.queues[queue].purge()
-    return queued.body
+    await forget(container, queue)
+    return queued
 
 
 async def event(container: Container, token: str, key: str = EVENT_KEY) -> dict[str, Any] | None:
@@ -752,7 +830,7 @@ async def test_an_event_that_is_not_stored_is_left_alone(container: Container) -
     await update(container, body, FakeGooglePlay(v1=LIVE_V1, v2=LIVE_V2))
 
     assert (await container.tables["subscription-events"].scan()).items == []
-    assert await subscription(container, TOKEN) == live_row()
+    assert await subscription(container, TOKEN) == read_back(container, live_row())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -811,7 +889,7 @@ async def test_the_same_state_fetched_twice_is_accepted_and_a_later_fetch_replac
     body = message(reference())
     await update(container, body, FakeGooglePlay(v1=LIVE_V1, v2=LIVE_V2))
     await update(container, body, FakeGooglePlay(v1=LIVE_V1, v2=LIVE_V2))  # equal fetchedAt
-    assert await subscription(container, TOKEN) == live_row()
+    assert await subscription(container, TOKEN) == read_back(container, live_row())
 
     clock_of(container).advance(86400)
     renewed = v1_body(expiryTimeMillis=ms(EXPIRY + timedelta(days=30)))
@@ -929,14 +1007,14 @@ async def test_the_refetch_of_a_superseded_purchase_keeps_the_mark_and_ends_it(c
         container, message(reference(sku=ANNUAL_SKU)), FakeGooglePlay(v1=UPGRADED_V1, v2=UPGRADED_V2)
     )
     (refetch,) = await messages(container, LIVE_QUEUE)
-    assert json.loads(refetch.body) == reference(OLD_TOKEN)
+    assert json.loads(refetch) == reference(OLD_TOKEN)
 
     clock_of(container).advance(60)
     replaced_v1 = v1_body(expiryTimeMillis=ms(NOW), autoRenewing=False, paymentState=None, cancelReason=2)
     replaced_v2 = v2_body(
         subscriptionState="SUBSCRIPTION_STATE_EXPIRED", canceledStateContext={"replacementCancellation": {}}
     )
-    await update(container, refetch.body, FakeGooglePlay(v1=replaced_v1, v2=replaced_v2))
+    await update(container, refetch, FakeGooglePlay(v1=replaced_v1, v2=replaced_v2))
 
     old = await subscription(container, OLD_TOKEN)
     assert old is not None

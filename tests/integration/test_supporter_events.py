@@ -13,10 +13,10 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -33,14 +33,13 @@ from supporterflow.entrypoints.http import create_app
 from supporterflow.logs import configure_logging
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.aws.conftest import REGION
 from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
     aws_settings,
     endpoint,
     moto_endpoint,
     provisioned,
 )
-from tests.support import drive, open_container, unlinked
+from tests.support import drive, open_container, outbox_rows, unlinked
 
 DONATIONS = {"x-api-key": "donations-key", "content-type": "application/json"}
 GIFTAID = {"x-api-key": "giftaid-key", "content-type": "application/json"}
@@ -68,7 +67,7 @@ class World:
     api: httpx.AsyncClient
     users: httpx.AsyncClient
     erpnext: httpx.AsyncClient
-    # aws: the outbox rows (DynamoDB items) of messages sent to a queue, by the queue URL's end
+    # aws: the outbox rows (DynamoDB items) of messages sent to a queue
     outbox_rows: Callable[[str], list[dict[str, Any]]] | None = None
 
     @property
@@ -135,13 +134,7 @@ def aws_container(tmp_path: Path, moto_url: str) -> tuple[Container, Callable[[s
         }
     )
     container = bootstrap(settings, clock=FrozenClock("2026-03-01T12:00:00+00:00"), topology=TOPOLOGY).open()
-    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
-
-    def outbox_rows(queue: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = dynamodb.scan(TableName="mobile-purchases-CODE-outbox")["Items"]
-        return [item for item in items if item["queueUrl"]["S"].endswith(f"-{queue}")]
-
-    return container, outbox_rows
+    return container, partial(outbox_rows, container)
 
 
 @pytest.fixture(params=["local", "aws"])
