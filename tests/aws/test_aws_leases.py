@@ -138,3 +138,10 @@ async def test_schedule_state_is_kept_beside_the_leases(leases: DynamoLeases) ->
     assert await leases.next_due("export_subscriptions") == due
     assert await leases.acquire("export_subscriptions", "me", 60)  # a lease of that name is another row
     assert await leases.next_due("export_subscriptions") == due
+
+
+async def test_a_schedules_due_time_does_not_take_the_name_of_its_lease(leases: DynamoLeases) -> None:
+    """The scheduler takes the lease ``schedule:<name>`` and stores the due time of ``<name>``: the
+    two must be different rows, or the stored due time refuses every lease (it has no owner)."""
+    await leases.set_next_due("soi_dlq", datetime(2026, 12, 6, tzinfo=UTC))
+    assert await leases.acquire("schedule:soi_dlq", "runner", 60)

@@ -4,6 +4,12 @@ app (spec §6, §12.6, §13.1.6; docs/compatibility.md, Links and user subscript
 The user token checker is a stand-in that knows a few ``Authorization`` headers; the clock is
 frozen at the spec's 2023-03-14. "Nothing written" is checked everywhere it matters: no link
 row, no change record, no message on any queue.
+
+Every test runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite, the aws one on
+a moto server provisioned from the CloudFormation template, where the links are DynamoDB rows,
+their changes come from the table's DynamoDB stream, and the fetch messages are sent to SQS at
+once (no outbox: the link rows and the messages are not written together). SQS cannot list a
+queue, so there the test receives (and deletes) what was sent, keeping what it saw.
 """
 
 from __future__ import annotations
@@ -15,14 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 
+from supporterflow.adapters.aws.sqs import SqsQueue
 from supporterflow.adapters.clock import FrozenClock
-from supporterflow.bootstrap import Container
+from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.entrypoints.http import create_app
 from supporterflow.ports import Retry, TokenRejected
 from supporterflow.topology import TOPOLOGY
+from tests.aws.conftest import REGION
+from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
+    aws_settings,
+    endpoint,
+    moto_endpoint,
+    provisioned,
+)
 from tests.support import open_container
 
 NOW = "2023-03-14T00:00:00+00:00"
@@ -61,6 +76,9 @@ class Service:
     api: httpx.AsyncClient
     tokens: FakeTokens
     clock: FrozenClock
+    sqs: Any = None  # aws: a boto3 SQS client on the moto server
+    # aws: the bodies received from each queue so far (receiving hides a message, so it is deleted)
+    seen: dict[str, list[bytes]] = field(default_factory=dict)
 
     async def link(
         self, store: str, body: Any, *, authorization: str | None = TOKEN, raw: bytes | None = None
@@ -73,16 +91,35 @@ class Service:
         return (await self.container.tables["user-subscriptions"].scan()).items
 
     async def link_changes(self) -> list[tuple[str, dict[str, Any]]]:
+        """The link table's change records, by key: a request writes its links concurrently, so
+        their records come in no set order (on DynamoDB Streams, the order the puts landed)."""
         records = await self.container.stream.read("test", tables=["user-subscriptions"], limit=1000)
-        return [(record.event_name, record.keys) for record in records]
+        changes = [(record.event_name, record.keys) for record in records]
+        return sorted(changes, key=lambda change: (change[1]["userId"], change[1]["subscriptionId"]))
 
     async def queued(self, queue: str) -> list[dict[str, Any]]:
-        page = await self.container.queues[queue].list(limit=1000)
-        return [json.loads(message.body) for message in page.messages]
+        return [json.loads(body) for body in await self.queued_bodies(queue)]
 
     async def queued_bodies(self, queue: str) -> list[bytes]:
-        page = await self.container.queues[queue].list(limit=1000)
-        return [message.body for message in page.messages]
+        """Every body sent to ``queue`` so far, in the order sent (no consumer runs here): listed
+        (local), or received and deleted from SQS, and kept with those received before (aws)."""
+        q = self.container.queues[queue]
+        if self.sqs is None:
+            return [message.body for message in (await q.list(limit=1000)).messages]
+        assert isinstance(q, SqsQueue)
+        seen = self.seen.setdefault(queue, [])
+        while True:
+            answer = self.sqs.receive_message(
+                QueueUrl=q.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
+            )
+            messages = answer.get("Messages", [])
+            if not messages:
+                return list(seen)
+            seen.extend(m["Body"].encode() for m in messages)
+            self.sqs.delete_message_batch(
+                QueueUrl=q.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
 
     async def store_subscription(self, subscription_id: str) -> None:
         await self.container.tables["subscriptions"].put(
@@ -99,14 +136,32 @@ class Service:
 OpenService = Callable[..., Awaitable[Service]]
 
 
+@pytest.fixture(params=["local", "aws"])
+def profile(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-async def open_service(tmp_path: Path) -> AsyncIterator[OpenService]:
-    """``await open_service(tokens)``: ``tokens=None`` is a service without an OIDC issuer."""
+async def open_service(
+    profile: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[OpenService]:
+    """``await open_service(tokens)``: ``tokens=None`` is a service without an OIDC issuer. On aws,
+    on the template's resources (stage CODE) in moto."""
+    sqs = None
+    if profile == "aws":
+        # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
+        moto_url: str = request.getfixturevalue("endpoint")
+        settings = aws_settings(tmp_path, moto_url, "CODE", provisioned(moto_url, "CODE"))
+        sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_url)
     async with AsyncExitStack() as stack:
 
         async def build(tokens: FakeTokens | None = None) -> Service:
             clock = FrozenClock(NOW)
-            container = open_container(tmp_path, TOPOLOGY, clock=clock)
+            if profile == "local":
+                container = open_container(tmp_path, TOPOLOGY, clock=clock)
+            else:
+                container = bootstrap(settings, clock=clock, topology=TOPOLOGY).open()
             stack.push_async_callback(container.aclose)
             container.collaborators["user_tokens"] = tokens
             api = await stack.enter_async_context(
@@ -114,7 +169,7 @@ async def open_service(tmp_path: Path) -> AsyncIterator[OpenService]:
                     transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
                 )
             )
-            return Service(container, api, tokens or FakeTokens(), clock)
+            return Service(container, api, tokens or FakeTokens(), clock, sqs)
 
         yield build
 

@@ -1,26 +1,36 @@
 """Soft opt-ins (spec §8.1-§8.3, §12.4, §12.5): a new user link becomes an Acquisition event and
 maybe an email; a link that comes before its subscription waits in the soft opt-in DLQ for the
-30-minute drain. Over the real SQLite tables and queues, with the identity API emulator; the
-queue URLs of the original's tests are our queue names."""
+30-minute drain. With the identity API emulator; the queue URLs of the original's tests are our
+queue names.
+
+The handler, drain and runtime tests run on both profiles (``[local]``, ``[aws]``): the local one
+on the real SQLite tables and queues, the aws one on a moto server provisioned from the
+CloudFormation template, where the soft opt-in and Braze queues are the other accounts' queues
+``provisioned`` makes up (``external_queue_urls``), read here with a boto3 SQS client. The sends
+are SQS sends at once (no outbox). SQS cannot list a queue: there the test looks at a queue by
+receiving its messages with a visibility timeout of 0 (they stay visible). On aws back-off is SQS
+visibility in moto's real time, and a message's send time is SQS's ``SentTimestamp``."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import pytest
 from starlette.applications import Starlette
 
+from supporterflow.adapters.aws.sqs import SqsQueue
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.adapters.identity_api import HttpIdentityApi
 from supporterflow.adapters.outbound import AsgiTransport
 from supporterflow.adapters.sqlite.queues import SqliteQueue
-from supporterflow.bootstrap import Container
+from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.declare import Every, OnChange, Topology
 from supporterflow.domain.subscriptions.dates import date_to_ms, to_iso
 from supporterflow.emulators.control import Fault
@@ -35,6 +45,13 @@ from supporterflow.functions.soi_dlq import DrainSummary, message_is_one_day_old
 from supporterflow.ports import ChangeEvent, ChangeRecord, Queue, Retry
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
+from tests.aws.conftest import REGION
+from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
+    aws_settings,
+    endpoint,
+    moto_endpoint,
+    provisioned,
+)
 from tests.support import drive, open_container
 
 NOW = datetime(2023, 3, 14, tzinfo=UTC)  # the original tests' frozen clock
@@ -63,16 +80,52 @@ def email(identity_id: str, template: str, address: str = EMAIL) -> str:
 
 @dataclass
 class World:
+    profile: str  # "local" or "aws"
     container: Container
     clock: FrozenClock
     users: IdentityApiState
     identity: Starlette
+    sqs: Any = None  # aws: a boto3 SQS client on the moto server
+
+    @property
+    def timeout_s(self) -> float:
+        # On AWS the stream is DynamoDB Streams, and SQS back-off is real time (seconds).
+        return 10.0 if self.profile == "local" else 60.0
 
     def queue(self, name: str) -> Queue:
         return self.container.queues[name]
 
+    def peek(self, name: str) -> list[dict[str, Any]]:
+        """aws: the SQS messages on queue ``name`` (its URL, for the other accounts' queues, is the
+        one ``provisioned`` made up), received with a visibility timeout of 0: they stay visible."""
+        queue = self.queue(name)
+        assert isinstance(queue, SqsQueue)
+        answer = self.sqs.receive_message(
+            QueueUrl=queue.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=0,
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = answer.get("Messages", [])
+        assert len(messages) < 10, "more messages than one look shows"
+        return messages
+
     async def sent(self, name: str) -> list[str]:
-        return [m.body.decode() for m in (await self.queue(name).list()).messages]
+        """The bodies waiting on queue ``name``, in the order sent (nothing consumes the soft opt-in
+        and Braze queues here)."""
+        if self.profile == "local":
+            return [m.body.decode() for m in (await self.queue(name).list()).messages]
+        return [m["Body"] for m in self.peek(name)]
+
+    async def run_until(self, condition: Callable[[], Awaitable[bool]]) -> None:
+        """Run the runtime (no HTTP) until ``condition`` holds, moving the frozen clock past any
+        back-off the clock decides on each check."""
+
+        async def later() -> None:
+            self.clock.advance(120)
+
+        await drive(Runtime(self.container, http=False), condition, timeout_s=self.timeout_s, between=later)
 
     async def subscription(self, subscription_id: str, **fields: Any) -> None:
         await self.container.tables["subscriptions"].put({"subscriptionId": subscription_id, **fields})
@@ -95,22 +148,37 @@ class World:
         self.identity.state.control.faults.clear()
 
 
-def open_world(tmp_path: Path, topology: Topology, **settings: Any) -> World:
-    """A container on ``topology`` whose identity API is an emulator this test controls."""
+def open_world(profile: str, request: pytest.FixtureRequest, tmp_path: Path, topology: Topology) -> World:
+    """A container of ``profile`` on ``topology`` whose identity API is an emulator this test
+    controls; on aws, on the template's resources (stage CODE) in moto."""
     clock = FrozenClock(NOW)
-    container = open_container(tmp_path, topology, clock, **settings)
+    sqs = None
+    if profile == "local":
+        container = open_container(tmp_path, topology, clock)
+    else:
+        # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
+        moto_url: str = request.getfixturevalue("endpoint")
+        settings = aws_settings(tmp_path, moto_url, "CODE", provisioned(moto_url, "CODE"))
+        container = bootstrap(settings, clock=clock, topology=topology).open()
+        sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_url)
     users = IdentityApiState()
     app = create_identity_api_app(KEY, users)
     transport = AsgiTransport(app, "identity-api")
     container.transports.append(transport)
     container.closers.append(users.close)
     container.collaborators["identity_api"] = HttpIdentityApi(transport, KEY)
-    return World(container, clock, users, app)
+    return World(profile, container, clock, users, app, sqs)
+
+
+@pytest.fixture(params=["local", "aws"])
+def profile(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    opened = open_world(tmp_path, TOPOLOGY)
+async def world(profile: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    opened = open_world(profile, request, tmp_path, TOPOLOGY)
     yield opened
     await opened.container.aclose()
 
@@ -282,14 +350,24 @@ class BrokenQueue(SqliteQueue):
 
 @pytest.mark.parametrize("broken", [SOI, DLQ])
 async def test_a_send_that_fails_fails_the_record(world: World, broken: str) -> None:
-    assert world.container.database is not None
-    world.container.queues[broken] = BrokenQueue(
-        world.container.database, TOPOLOGY.queue(broken), world.clock
-    )
+    """Locally the queue's sends raise; on aws the queue is gone (SQS answers the send with
+    ``AWS.SimpleQueueService.NonExistentQueue``, which the adapter raises as ``Retry``)."""
+    failure: tuple[type[Exception], str]
+    if world.profile == "local":
+        assert world.container.database is not None
+        world.container.queues[broken] = BrokenQueue(
+            world.container.database, TOPOLOGY.queue(broken), world.clock
+        )
+        failure = (RuntimeError, f"{broken} is unreachable")
+    else:
+        queue = world.queue(broken)
+        assert isinstance(queue, SqsQueue)
+        world.sqs.delete_queue(QueueUrl=queue.queue_url)
+        failure = (Retry, broken)
     if broken == SOI:
         await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY)
 
-    with pytest.raises(RuntimeError, match=f"{broken} is unreachable"):
+    with pytest.raises(failure[0], match=failure[1]):
         await world.handle(record("67890", "12345"))
     assert await world.sent(BRAZE) == []
 
@@ -401,6 +479,8 @@ async def test_an_unreadable_message_is_left_for_a_day_then_discarded(world: Wor
         await world.drain()
     assert await world.sent(DLQ) == ["not json"]
 
+    if world.profile == "aws":  # the send time is SQS's SentTimestamp (now), not the frozen clock's
+        world.clock.set(datetime.now(UTC))
     world.clock.advance(days=1)
     assert await world.drain() == DrainSummary(received=1, discarded=1)
     assert await world.sent(DLQ) == []
@@ -417,36 +497,47 @@ def subscriptions_only(*, streams: tuple[OnChange, ...], schedules: tuple[Every,
 SOFT_OPT_IN = next(s for s in TOPOLOGY.streams if s.handler is soft_opt_in)
 
 
-async def test_a_link_before_its_subscription_is_sent_by_the_next_drain(tmp_path: Path) -> None:
-    assert Every(30 * 60, soi_dlq) in TOPOLOGY.schedules
+@pytest.mark.parametrize("profile", ["local", "aws"])
+async def test_a_link_before_its_subscription_is_sent_by_the_next_drain(
+    profile: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    drain = Every(30 * 60, soi_dlq)
+    assert drain in TOPOLOGY.schedules
     world = open_world(
-        tmp_path, subscriptions_only(streams=(SOFT_OPT_IN,), schedules=(Every(30 * 60, soi_dlq),))
+        profile, request, tmp_path, subscriptions_only(streams=(SOFT_OPT_IN,), schedules=(drain,))
     )
     try:
         links = world.container.tables["user-subscriptions"]
         await links.put({"userId": "67890", "subscriptionId": "12345", "creationTimestamp": to_iso(NOW)})
 
         async def waiting() -> bool:
+            # ... and the drain's first run planned (at NOW + 30 min), before this runtime stops.
+            if await world.container.coordination.next_due(drain.name) is None:
+                return False
             return (await world.queue(DLQ).depth()).total == 1
 
-        await drive(Runtime(world.container, http=False), waiting)
+        await drive(Runtime(world.container, http=False), waiting, timeout_s=world.timeout_s)
         await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="ios")
         world.clock.advance(31 * 60)
 
         async def sent() -> bool:
             return (await world.queue(DLQ).depth()).total == 0 and len(await world.sent(SOI)) == 1
 
-        await drive(Runtime(world.container, http=False), sent)
+        await drive(Runtime(world.container, http=False), sent, timeout_s=world.timeout_s)
         assert await world.sent(SOI) == [acquisition("67890", "12345")]
     finally:
         await world.container.aclose()
 
 
 async def test_identity_api_down_the_record_reaches_the_streams_dlq_and_its_replay_emails_once(
-    tmp_path: Path,
+    profile: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     fast = dataclasses.replace(SOFT_OPT_IN, max_attempts=2, backoff_base_s=0.001, backoff_max_s=0.01)
-    world = open_world(tmp_path, subscriptions_only(streams=(fast,)))
+    # On aws a runtime with no schedule stops at once (its scheduler, with nothing to run, ends, and
+    # the runtime stops when any part ends; locally SQLite's housekeeping is a schedule): the drain
+    # keeps it running there, on a DLQ this test leaves empty.
+    schedules = () if profile == "local" else (Every(30 * 60, soi_dlq),)
+    world = open_world(profile, request, tmp_path, subscriptions_only(streams=(fast,), schedules=schedules))
     try:
         world.users.register({"id": "22222", "primaryEmailAddress": EMAIL})
         await world.subscription(
@@ -458,15 +549,17 @@ async def test_identity_api_down_the_record_reaches_the_streams_dlq_and_its_repl
         async def dead_lettered() -> bool:
             return (await world.queue(STREAM_RETRY_DLQ).depth()).total == 1
 
-        async def later() -> None:
-            world.clock.advance(120)
-
-        await drive(Runtime(world.container, http=False), dead_lettered, between=later)
+        await world.run_until(dead_lettered)
         assert (await world.sent(SOI), await world.sent(BRAZE)) == ([], [])
         # Two attempts from the stream, five from the retry queue; never one past the lookup.
         assert world.lookups() == 7
-        (dead,) = (await world.queue(STREAM_RETRY_DLQ).list()).messages
-        assert dead.reason == "Retry: [8892291c] identity-api user: HTTP 503"
+        if profile == "local":
+            (dead,) = (await world.queue(STREAM_RETRY_DLQ).list()).messages
+            reason = dead.reason
+        else:  # the adapter's dead_letter puts the reason in a message attribute
+            (message,) = world.peek(STREAM_RETRY_DLQ)
+            reason = message["MessageAttributes"]["reason"]["StringValue"]
+        assert reason == "Retry: [8892291c] identity-api user: HTTP 503"
 
         world.identity_back()
         assert await world.queue(STREAM_RETRY_DLQ).replay() == 1
@@ -474,7 +567,7 @@ async def test_identity_api_down_the_record_reaches_the_streams_dlq_and_its_repl
         async def emailed() -> bool:
             return len(await world.sent(BRAZE)) == 1
 
-        await drive(Runtime(world.container, http=False), emailed, between=later)
+        await world.run_until(emailed)
         assert await world.sent(BRAZE) == [email("22222", "SV_FA_SOINotification")]
         assert await world.sent(SOI) == [acquisition("22222", "11111", "FeastInAppPurchase")]
         assert (await world.queue("user-subscriptions-soft-opt-in-retry").depth()).total == 0

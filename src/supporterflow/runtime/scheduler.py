@@ -71,6 +71,10 @@ class Scheduler:
         wake.clear()
 
     async def run(self) -> None:
+        if not self._schedules:
+            # Nothing to run, but a part that returns stops the whole runtime: wait for the stop.
+            await self._stopping.wait()
+            return
         await asyncio.gather(*(self._run_one(schedule, handler) for schedule, handler in self._schedules))
 
     async def _run_one(self, schedule: Schedule, handler: ScheduledHandler) -> None:

@@ -38,7 +38,8 @@ LEASES_TABLE = "leases"  # <app>-<stage>-leases
 # How long a lease row outlives its expiry before DynamoDB's TTL deletes it.
 TTL_GRACE_S = 24 * 3600
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-_SCHEDULE = "schedule:"
+# Not "schedule:<name>": the scheduler takes its lease under that name, in the same table.
+_SCHEDULE = "next-due:"
 
 
 def leases_table_name(app: str, stage: str) -> str:
@@ -103,7 +104,7 @@ class DynamoLeases:
     # schedule state (the ``Coordination`` port) ------------------------------------------------
 
     async def next_due(self, schedule: str) -> datetime | None:
-        """When ``schedule`` is next due: a row ``schedule:<name>`` with ``nextDue`` (N) beside the
+        """When ``schedule`` is next due: a row ``next-due:<name>`` with ``nextDue`` (N) beside the
         leases (no TTL: a schedule's state lives as long as the schedule)."""
         response = await self._call(
             "GetItem",
