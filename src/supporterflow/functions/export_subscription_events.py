@@ -46,7 +46,6 @@ async def export_subscription_events(
     return await export_snapshot(
         ExportSummary("subscription-events", day),
         snapshot,
-        snapshot,
         export_targets=export_targets,
         settings=settings,
         metrics=metrics,

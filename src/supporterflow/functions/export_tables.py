@@ -71,7 +71,6 @@ async def export_user_subscriptions(
     return await export_snapshot(
         ExportSummary("user-subscriptions", day),
         snapshot,
-        snapshot,
         export_targets=export_targets,
         settings=settings,
         metrics=metrics,

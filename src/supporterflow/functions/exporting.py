@@ -211,7 +211,7 @@ async def write_files(
 async def export_snapshot(
     summary: ExportSummary,
     snapshot: AsyncGenerator[list[bytes], None],
-    lines: AsyncIterator[list[bytes]],
+    lines: AsyncIterator[list[bytes]] | None = None,
     *,
     export_targets: ExportTargets,
     settings: Settings,
@@ -220,11 +220,12 @@ async def export_snapshot(
     progress: Progress | None,
     empty_strings_as_null: bool = False,
 ) -> ExportSummary:
-    """A table export: the ``lines`` made from a ``snapshot`` (closed whatever happens), written
-    to the dataset's store in each format (default: the configured ones)."""
+    """A table export: the ``lines`` made from a ``snapshot`` (default: its rows as they are; the
+    snapshot is closed whatever happens), written to the dataset's store in each format (default:
+    the configured ones)."""
     async with aclosing(snapshot):
         await write_files(
-            lines,
+            lines or snapshot,
             empty_strings_as_null=empty_strings_as_null,
             summary=summary,
             store=export_targets.store(summary.dataset),
