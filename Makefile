@@ -52,6 +52,7 @@ bench: $(VENV)/.dev-ready
 	$(BIN)/python -m benchmarks.user_subscriptions
 	$(BIN)/python -m benchmarks.link
 	$(BIN)/python -m benchmarks.export
+	$(BIN)/python -m benchmarks.aws_requests
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -9,27 +9,33 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import httpx
 
 from supporterflow.adapters.outbound import Reply, Transport, Unreachable
 from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.config import Settings
 from supporterflow.declare import Topology
 from supporterflow.domain.supporters import mocks
+from supporterflow.entrypoints.http import create_app
 from supporterflow.ports import Clock
 from supporterflow.runtime.process import Runtime
 
 
 def fast_retries(topology: Topology) -> Topology:
-    """``topology`` with back-off in milliseconds and no schedules: failures are retried at test
-    speed, and no scheduled run (revalidation) interferes."""
+    """``topology`` with back-off in milliseconds (consumers and stream subscriptions) and no
+    schedules: failures are retried at test speed, and no scheduled run (revalidation)
+    interferes."""
     return Topology(
         tables=topology.tables,
         queues=topology.queues,
         consumers=tuple(
             dataclasses.replace(c, backoff_base_s=0.01, backoff_max_s=0.05) for c in topology.consumers
         ),
-        streams=topology.streams,
+        streams=tuple(
+            dataclasses.replace(s, backoff_base_s=0.01, backoff_max_s=0.05) for s in topology.streams
+        ),
     )
 
 
@@ -131,3 +137,60 @@ def outbox_rows(container: Container, queue: str) -> list[dict[str, Any]]:
     table = physical_name("outbox", None, settings.app, settings.stage)
     items: list[dict[str, Any]] = dynamodb.scan(TableName=table)["Items"]
     return [item for item in items if item["queueUrl"]["S"] == url]
+
+
+class ProfileRuntime(Protocol):
+    """How a scenario suite runs the service on either profile: the work (``run_until``) and the
+    HTTP app (``transport``). ``quiet``: nothing is on its way to a queue that the queue's depth
+    does not show yet (on aws, the outbox relay found nothing at its last look)."""
+
+    @property
+    def quiet(self) -> bool: ...
+
+    async def run_until(
+        self,
+        condition: Callable[[], Awaitable[bool]],
+        *,
+        timeout_s: float = ...,
+        between: Callable[[], Awaitable[None]] | None = None,
+    ) -> None: ...
+
+    def transport(self) -> httpx.AsyncBaseTransport: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProcessRuntime:
+    """The runtime of ``supporterflow serve`` (either profile): its workers, dispatchers and
+    scheduler in this process for each run (no HTTP), the app called in process."""
+
+    quiet = True  # a message is in its queue from the commit that sent it
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+
+    async def run_until(
+        self,
+        condition: Callable[[], Awaitable[bool]],
+        *,
+        timeout_s: float = 10.0,
+        between: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        await drive(Runtime(self.container, http=False), condition, timeout_s=timeout_s, between=between)
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.ASGITransport(app=create_app(self.container))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def runtime_for(container: Container, *, serve: bool = False) -> ProfileRuntime:
+    """The runtime of the container's profile: the process runtime locally; on AWS the Lambda
+    handlers (fed as the event source mappings would feed them, ``tests/aws/lambda_runtime.py``),
+    or with ``serve`` the process runtime of ``serve --profile aws``."""
+    if container.settings.profile == "aws" and not serve:
+        from tests.aws.lambda_runtime import LambdaRuntime
+
+        return LambdaRuntime(container)
+    return ProcessRuntime(container)

@@ -30,8 +30,14 @@ def python_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Index:
+    """A secondary index. ``projection``: the non-key attributes it carries (DynamoDB's
+    ``INCLUDE``); ``None`` carries them all (``ALL``). On DynamoDB a query on an ``INCLUDE`` index
+    returns only those attributes and the keys, so no flow queries one (the only one is the
+    original's, kept for adoption)."""
+
     hash_key: str
     sort_key: str | None = None
+    projection: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,13 @@ from supporterflow.functions.supporter_consume import supporter_consume
 SUBSCRIPTIONS = TableDef(
     "subscriptions",
     hash_key="subscriptionId",
-    indexes={"ios-endTimestamp-revalidation-index-with-platform": Index("subscriptionId", "endTimestamp")},
+    # The original's projection, so that adopting its table leaves the index as it is (nothing
+    # here queries it: revalidation scans, as the original's does).
+    indexes={
+        "ios-endTimestamp-revalidation-index-with-platform": Index(
+            "subscriptionId", "endTimestamp", projection=("autoRenewing", "platform", "receipt")
+        )
+    },
     ttl_attribute="ttl",
     stream=True,
     # spec §1.3: the data-mapper's string attributes (googlePayload and applePayload are "Any").

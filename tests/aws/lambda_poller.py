@@ -14,22 +14,28 @@ events AWS documents, ``SF_FUNCTION`` set as the template sets it.
   the mappings' filter criteria. A batch whose response names a ``SequenceNumber`` is read again
   from that record at the next poll (unlike AWS, without a limit of retries: the tests fail by
   their timeout instead).
+- Schedules: what EventBridge does, on the clock given (the container's, which a test may move):
+  each schedule of the topology -> ``schedule`` (``SF_FUNCTION`` = ``Schedule.name``) when due,
+  its first due time counted from the poller's creation.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import boto3  # type: ignore[import-untyped]
-import pytest
 
+from supporterflow.adapters.clock import SystemClock
 from supporterflow.bootstrap.aws import OUTBOX
 from supporterflow.config import Settings
 from supporterflow.declare import Topology
 from supporterflow.entrypoints import aws_lambda
+from supporterflow.ports import Clock
+from supporterflow.runtime.scheduler import next_fire
 from supporterflow.topology import TOPOLOGY
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -58,10 +64,10 @@ class LambdaPoller:
     def __init__(
         self,
         settings: Settings,
-        monkeypatch: pytest.MonkeyPatch,
         *,
         topology: Topology = TOPOLOGY,
         retry_queues_to: Literal["stream", "consumer"] = "stream",
+        clock: Clock | None = None,
     ) -> None:
         """``retry_queues_to``: the function a retry queue triggers, the subscription's (as the
         template wires it) or the consumer named ``<retry queue>:<handler>``."""
@@ -73,7 +79,6 @@ class LambdaPoller:
         self.region = settings.aws_region
         self.invocations: list[tuple[str, str]] = []  # (handler, SF_FUNCTION)
         self.responses: list[tuple[str, str, str, Any]] = []  # (handler, SF_FUNCTION, source, response)
-        self._monkeypatch = monkeypatch
         app, stage = settings.app, settings.stage
         self.queues = [
             self._queue(
@@ -110,6 +115,9 @@ class LambdaPoller:
             )
         ]
         self._stream_arns: dict[str, str] = {}
+        self.clock = clock or SystemClock()
+        now = self.clock.now()
+        self.schedules = {s.name: (s, next_fire(s, now)) for s in topology.schedules}
 
     def _queue(self, function: str, handler: Handler, physical: str, batch_size: int) -> _QueueSource:
         url = self.sqs.get_queue_url(QueueName=physical)["QueueUrl"]
@@ -119,9 +127,18 @@ class LambdaPoller:
         return _QueueSource(function, handler, url, arn, batch_size)
 
     def invoke(self, handler: Handler, function: str, event: dict[str, Any]) -> Any:
-        self._monkeypatch.setenv("SF_FUNCTION", function)
+        """``handler(event)`` with ``SF_FUNCTION`` set to ``function`` for the call, as in the
+        function's environment."""
+        before = os.environ.get(aws_lambda.FUNCTION_VARIABLE)
+        os.environ[aws_lambda.FUNCTION_VARIABLE] = function
         self.invocations.append((handler.__name__, function))
-        response = handler(event, None)
+        try:
+            response = handler(event, None)
+        finally:
+            if before is None:
+                del os.environ[aws_lambda.FUNCTION_VARIABLE]
+            else:
+                os.environ[aws_lambda.FUNCTION_VARIABLE] = before
         source = (event.get("Records") or [{}])[0].get("eventSource", "-")
         self.responses.append((handler.__name__, function, source, response))
         return response
@@ -232,10 +249,24 @@ class LambdaPoller:
             event["userIdentity"] = {"type": identity.get("Type"), "principalId": identity.get("PrincipalId")}
         return event
 
+    # schedules ----------------------------------------------------------------------------------
+
+    def poll_schedules(self) -> int:
+        """Run each schedule that is due, as EventBridge would; returns how many ran."""
+        ran = 0
+        for name, (schedule, due) in list(self.schedules.items()):
+            now = self.clock.now()
+            if now < due:
+                continue
+            self.invoke(aws_lambda.schedule, name, {"source": "aws.events", "detail-type": "Scheduled Event"})
+            self.schedules[name] = (schedule, next_fire(schedule, now))
+            ran += 1
+        return ran
+
     # driving ------------------------------------------------------------------------------------
 
     def poll(self) -> int:
-        return self.poll_streams() + self.poll_queues()
+        return self.poll_schedules() + self.poll_streams() + self.poll_queues()
 
     def run_until(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
         """Poll the streams and queues until ``condition()`` holds."""

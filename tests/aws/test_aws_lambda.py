@@ -22,6 +22,7 @@ from supporterflow.entrypoints import aws_lambda
 from supporterflow.functions.soft_opt_in import soi_event
 from tests.aws.conftest import REGION
 from tests.aws.lambda_poller import LambdaPoller
+from tests.aws.lambda_runtime import http_event
 from tests.aws.test_aws_runtime import (  # noqa: F401 (fixtures)
     ACCOUNT,
     DONATIONS,
@@ -109,47 +110,17 @@ def world(tmp_path: Path, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Ite
     aws_lambda.reset()
     settings = load_settings(identity_hash_key="unused", admin_api_keys="unused")
     try:
-        yield World(settings, LambdaPoller(settings, monkeypatch), urls, clients)
+        yield World(settings, LambdaPoller(settings), urls, clients)
     finally:
         aws_lambda.reset()
-
-
-def http_event(method: str, path: str, *, body: str | None = None, headers: dict[str, str]) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event, as the api function gets it."""
-    now = datetime.now(UTC)
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {**headers, "host": "api.example.com"},
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": "api",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "test",
-            },
-            "requestId": "request-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
 
 
 def call_http(
     method: str, path: str, body: Any = None, headers: dict[str, str] = DONATIONS
 ) -> tuple[int, Any]:
-    event = http_event(method, path, body=None if body is None else json.dumps(body), headers=headers)
+    event = http_event(
+        method, path, body=None if body is None else json.dumps(body), headers=headers, account=ACCOUNT
+    )
     response = aws_lambda.http(event, None)
     return response["statusCode"], json.loads(response["body"])
 
@@ -265,7 +236,7 @@ def test_a_record_that_keeps_failing_goes_to_the_retry_queue_and_is_retried_from
     """The Feast router retries a link whose subscription is not stored: twice on the stream, then
     from its retry queue, reported as a batch item failure and visible again after the back-off,
     until the subscription is there."""
-    poller = LambdaPoller(world.settings, monkeypatch, retry_queues_to=retry_queues_to)
+    poller = LambdaPoller(world.settings, retry_queues_to=retry_queues_to)
     router = "user-subscriptions-feast-acquisition-router"
     function = router if retry_queues_to == "stream" else f"{router}-retry:feast_acquisition_router"
     retry_queue = world.queue_url(f"{router}-retry")

@@ -2,10 +2,11 @@
 in-process App Store emulator the service mounts (its CA, API key and subscriptions live beside
 the database, where this test reaches them as ``apple send-test-notification`` would).
 
-The pipeline runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite, the aws one on
-a moto server provisioned from the CloudFormation template, where a notification's fetch message
-goes through the transactional outbox and the runtime's relay to SQS. Both mount the same App Store
-emulator (on aws beside the unused database path of ``aws_settings``) and run the same runtime."""
+The pipeline runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite with the local
+runtime; the aws one on a moto server provisioned from the CloudFormation template, through the
+Lambda handlers only (the API behind Mangum, the outbox relay, the consumers), where a
+notification's fetch message goes through the transactional outbox. Both mount the same App Store
+emulator (on aws beside the unused database path of ``aws_settings``)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,9 @@ from supporterflow.emulators.apple.certificates import CertificateChain
 from supporterflow.emulators.apple.sender import notification_body
 from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import AppleStoreState, Step
-from supporterflow.entrypoints.http import create_app
 from supporterflow.functions.apple_revalidate import apple_revalidate
 from supporterflow.functions.apple_update import apple_update, feast_apple_update
 from supporterflow.ports import Retry
-from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
 from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
     aws_settings,
@@ -37,7 +36,7 @@ from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint:
     moto_endpoint,
     provisioned,
 )
-from tests.support import drive, fast_retries, open_container, outbox_rows
+from tests.support import ProfileRuntime, fast_retries, open_container, outbox_rows, runtime_for
 
 BUNDLE = "uk.co.guardian.iphone2"
 FEAST_BUNDLE = "uk.co.guardian.Feast"
@@ -70,6 +69,7 @@ def profile_container(
 class Apple:
     profile: str  # "local" or "aws"
     container: Container
+    runtime: ProfileRuntime
     api: httpx.AsyncClient
     store: AppleStoreState
     signer: AppStoreSigner
@@ -100,7 +100,7 @@ class Apple:
         return [json.loads(row["body"]["S"]) for row in self.outbox_rows(queue)]
 
     async def run_until(self, condition: Callable[[], Awaitable[bool]]) -> None:
-        await drive(Runtime(self.container, http=False), condition, timeout_s=self.timeout_s)
+        await self.runtime.run_until(condition, timeout_s=self.timeout_s)
 
     async def fetch(self, *subscription_ids: str) -> None:
         """Run the runtime until the subscriptions are stored and nothing waits to be fetched (on
@@ -138,11 +138,11 @@ async def apple(profile: str, request: pytest.FixtureRequest, tmp_path: Path) ->
     container, outbox_rows = profile_container(profile, tmp_path, request)
     directory = apple_emulator_directory(container.settings)
     store = AppleStoreState(directory / "subscriptions.sqlite3")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
-    ) as api:
+    runtime = runtime_for(container)
+    async with httpx.AsyncClient(transport=runtime.transport(), base_url="http://sf") as api:
         signer = AppStoreSigner(CertificateChain.load(directory))
-        yield Apple(profile, container, api, store, signer, outbox_rows)
+        yield Apple(profile, container, runtime, api, store, signer, outbox_rows)
+    await runtime.aclose()
     store.close()
     await container.aclose()
 

@@ -2,7 +2,11 @@
 with fakes over the real SQLite tables and queues, what each verifyReceipt status means (§3.4,
 §2.7), the verifyReceipt adapter, the "never backwards" rule, and the whole pipeline in process
 against the App Store and Braze emulators: the life cycle of a subscription through V2 and V1,
-an App Store Server API outage ending in the DLQ and replayed, and Feast user links."""
+an App Store Server API outage ending in the DLQ and replayed, and Feast user links.
+
+The pipeline's life cycles and Feast links run on both profiles (``[local]``, ``[aws]``): on aws
+through the Lambda handlers only, on a moto server provisioned from the CloudFormation template
+(``pipeline``); the rest uses the SQLite tables and queues."""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from supporterflow.adapters.apple import (
 from supporterflow.adapters.braze import BrazeIdentityLookup
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.adapters.outbound import AsgiTransport, Reply, Transport, Unreachable
-from supporterflow.bootstrap import Container, apple_emulator_directory
+from supporterflow.bootstrap import Container, apple_emulator_directory, bootstrap
 from supporterflow.domain.subscriptions.apple_v2 import AppStoreSubscription, SignedNotification
 from supporterflow.domain.subscriptions.dates import to_iso
 from supporterflow.emulators.apple.app import create_app_store_app
@@ -41,12 +45,17 @@ from supporterflow.emulators.apple.sender import NotificationVersion, notificati
 from supporterflow.emulators.apple.signing import AppStoreSigner
 from supporterflow.emulators.apple.store import AppleStoreState, Step
 from supporterflow.emulators.braze import create_braze_app
-from supporterflow.entrypoints.http import create_app
 from supporterflow.functions.apple_update import apple_update, feast_apple_update
 from supporterflow.ports import AppStore, GiveUp, Ignore, Retry, StoredMessage
 from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import Flaky, drive, fast_retries, open_container
+from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
+    aws_settings,
+    endpoint,
+    moto_endpoint,
+    provisioned,
+)
+from tests.support import Flaky, ProfileRuntime, drive, fast_retries, open_container, outbox_rows, runtime_for
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW_ISO = "2026-03-01T12:00:00.000Z"
@@ -265,7 +274,14 @@ async def messages(container: Container, queue: str) -> list[StoredMessage]:
 
 
 async def history(container: Container) -> list[dict[str, Any]]:
-    return [json.loads(m.body) for m in await messages(container, HISTORICAL)]
+    """The snapshots sent to the historical queue (which nothing consumes), by ``snapshotDate``:
+    listed (local), or read from the transactional outbox, which keeps what the relay sent until
+    the rows' TTL, in no order (aws)."""
+    if container.settings.profile == "local":
+        snapshots = [json.loads(m.body) for m in await messages(container, HISTORICAL)]
+    else:
+        snapshots = [json.loads(row["body"]["S"]) for row in outbox_rows(container, HISTORICAL)]
+    return sorted(snapshots, key=lambda snapshot: str(snapshot["snapshotDate"]))
 
 
 async def links(container: Container) -> list[dict[str, Any]]:
@@ -975,6 +991,7 @@ class StoreClock:
 @dataclass
 class Pipeline:
     container: Container
+    runtime: ProfileRuntime
     clock: FrozenClock
     api: httpx.AsyncClient
     store: AppleStoreState
@@ -997,9 +1014,10 @@ class Pipeline:
         queues = [self.container.queues[name] for name in (LIVE_QUEUE, FEAST_QUEUE)]
 
         async def drained() -> bool:
-            return all([(await q.depth()).total == 0 for q in queues])
+            # ``quiet``: on aws, the outbox relay has nothing left to send to them either.
+            return all([(await q.depth()).total == 0 for q in queues]) and self.runtime.quiet
 
-        await drive(Runtime(self.container, http=False), drained, timeout_s=timeout_s)
+        await self.runtime.run_until(drained, timeout_s=timeout_s)
 
     async def after(
         self, step: Step, *, version: NotificationVersion = "v2", path: str = "/apple/pubsub"
@@ -1033,18 +1051,29 @@ class Pipeline:
         return transport
 
 
-@pytest.fixture
-async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+@pytest.fixture(params=["local", "aws"])
+async def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Pipeline]:
+    """The service with the App Store emulator it mounts: locally the local runtime; on aws (the
+    template's resources, stage CODE, in moto) the Lambda handlers only. The tests of failures
+    and back-off take only ``local`` (``indirect``): they move the frozen clock past SQLite's
+    visibility deadlines and read the queues with ``list()``; on SQS back-off is visibility in
+    real time and a queue cannot be listed."""
     clock = FrozenClock(datetime.now(UTC))
-    container = open_container(tmp_path, FAST, clock)
+    if request.param == "local":
+        container = open_container(tmp_path, FAST, clock)
+    else:
+        # The moto server starts with the module's first aws test; ``endpoint`` resets it after each.
+        moto_url: str = request.getfixturevalue("endpoint")
+        settings = aws_settings(tmp_path, moto_url, "CODE", provisioned(moto_url, "CODE"))
+        container = bootstrap(settings, clock=clock, topology=FAST).open()
     directory = apple_emulator_directory(container.settings)
     store_clock = StoreClock()
     store = AppleStoreState(directory / "subscriptions.sqlite3", clock=store_clock)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
-    ) as api:
+    runtime = runtime_for(container)
+    async with httpx.AsyncClient(transport=runtime.transport(), base_url="http://sf") as api:
         pipeline = Pipeline(
             container,
+            runtime,
             clock,
             api,
             store,
@@ -1055,6 +1084,7 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
         yield pipeline
         for client in pipeline.closers:
             await client.aclose()
+    await runtime.aclose()
     store.close()
     await container.aclose()
 
@@ -1177,6 +1207,7 @@ async def depth(pipeline: Pipeline, queue: str) -> int:
     return (await pipeline.container.queues[queue].depth()).total
 
 
+@pytest.mark.parametrize("pipeline", ["local"], indirect=True)
 async def test_an_app_store_outage_ends_in_the_dlq_and_a_replay_catches_up(pipeline: Pipeline) -> None:
     emulator = pipeline.emulator()
     pipeline.container.collaborators["app_store"] = server_api(
@@ -1237,6 +1268,7 @@ async def test_an_app_store_outage_ends_in_the_dlq_and_a_replay_catches_up(pipel
     ]
 
 
+@pytest.mark.parametrize("pipeline", ["local"], indirect=True)
 async def test_app_store_timeouts_are_retried_with_back_off_until_it_answers(pipeline: Pipeline) -> None:
     flaky = Flaky(AsgiTransport(pipeline.emulator(), "app-store"), failures=3)
     pipeline.container.collaborators["app_store"] = server_api(pipeline.directory, pipeline.keep(flaky))

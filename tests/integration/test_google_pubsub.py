@@ -7,12 +7,12 @@ answer must leave nothing behind. Each test therefore reads the table and both f
 only the status code. Push tokens are signed by the in-process Play emulator's push key, the key
 whose certificate the service fetches (as ``google send-notification`` signs them).
 
-The tests of the endpoints run on both profiles (``[local]``, ``[aws]``): the local one on SQLite,
-the aws one on a moto server provisioned from the CloudFormation template, where a fetch reference
-is written with its event row to the transactional outbox (no runtime runs here, so it stays
-there). Both mount the same Play emulator (on aws beside the unused database path of
-``aws_settings``). The tests of the verifier on its own (certificate caching and rotation, the
-trusted-token cache) involve no store and run once.
+The tests of the endpoints run on both profiles (``[local]``, ``[aws]``): the local one on SQLite
+with the app in process, the aws one on a moto server provisioned from the CloudFormation template
+through the Lambda ``http`` handler (Mangum), where a fetch reference is written with its event row
+to the transactional outbox (no relay runs here, so it stays there). Both mount the same Play
+emulator (on aws beside the unused database path of ``aws_settings``). The tests of the verifier
+on its own (certificate caching and rotation, the trusted-token cache) involve no store and run once.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ from supporterflow.bootstrap.aws import queue_urls
 from supporterflow.config import Settings
 from supporterflow.emulators.google.oauth import ServiceAccount
 from supporterflow.emulators.google.push import DEFAULT_PUSH_EMAIL, PushSigner, push_body
-from supporterflow.entrypoints.http import create_app
 from supporterflow.ports import PushRejected
 from supporterflow.topology import TOPOLOGY
 from tests.aws.conftest import REGION
@@ -65,7 +64,7 @@ from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint:
     moto_endpoint,
     provisioned,
 )
-from tests.support import settings_for
+from tests.support import runtime_for, settings_for
 
 LIVE_PATH, FEAST_PATH = "/google/pubsub", "/feast/google/pubsub"
 LIVE_QUEUE, FEAST_QUEUE = "google-subscriptions-to-fetch", "feast-google-subscriptions-to-fetch"
@@ -232,10 +231,10 @@ async def open_service(
             stack.push_async_callback(container.aclose)
             if prepare is not None:
                 prepare(container)
+            runtime = runtime_for(container)
+            stack.push_async_callback(runtime.aclose)
             api = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
-                )
+                httpx.AsyncClient(transport=runtime.transport(), base_url="http://sf")
             )
             return Service(container, api, push_signer, outbox_rows)
 

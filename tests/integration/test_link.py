@@ -5,8 +5,9 @@ The user token checker is a stand-in that knows a few ``Authorization`` headers;
 frozen at the spec's 2023-03-14. "Nothing written" is checked everywhere it matters: no link
 row, no change record, no message on any queue.
 
-Every test runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite, the aws one on
-a moto server provisioned from the CloudFormation template, where the links are DynamoDB rows,
+Every test runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite with the app in
+process, the aws one on a moto server provisioned from the CloudFormation template through the
+Lambda ``http`` handler (Mangum), where the links are DynamoDB rows,
 their changes come from the table's DynamoDB stream, and the fetch messages are sent to SQS at
 once (no outbox: the link rows and the messages are not written together). SQS cannot list a
 queue, so there the test receives (and deletes) what was sent, keeping what it saw.
@@ -28,7 +29,6 @@ import pytest
 from supporterflow.adapters.aws.sqs import SqsQueue
 from supporterflow.adapters.clock import FrozenClock
 from supporterflow.bootstrap import Container, bootstrap
-from supporterflow.entrypoints.http import create_app
 from supporterflow.ports import Retry, TokenRejected
 from supporterflow.topology import TOPOLOGY
 from tests.aws.conftest import REGION
@@ -38,7 +38,7 @@ from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint:
     moto_endpoint,
     provisioned,
 )
-from tests.support import open_container
+from tests.support import open_container, runtime_for
 
 NOW = "2023-03-14T00:00:00+00:00"
 NOW_ISO = "2023-03-14T00:00:00.000Z"
@@ -164,10 +164,10 @@ async def open_service(
                 container = bootstrap(settings, clock=clock, topology=TOPOLOGY).open()
             stack.push_async_callback(container.aclose)
             container.collaborators["user_tokens"] = tokens
+            runtime = runtime_for(container)
+            stack.push_async_callback(runtime.aclose)
             api = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=create_app(container)), base_url="http://sf"
-                )
+                httpx.AsyncClient(transport=runtime.transport(), base_url="http://sf")
             )
             return Service(container, api, tokens or FakeTokens(), clock, sqs)
 

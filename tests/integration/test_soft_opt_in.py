@@ -5,7 +5,9 @@ queue names.
 
 The handler, drain and runtime tests run on both profiles (``[local]``, ``[aws]``): the local one
 on the real SQLite tables and queues, the aws one on a moto server provisioned from the
-CloudFormation template, where the soft opt-in and Braze queues are the other accounts' queues
+CloudFormation template (the runtime tests through the Lambda handlers only, fed as the event
+source mappings and EventBridge would feed them, and again as ``[aws-serve]`` through the process
+runtime of ``serve --profile aws``), where the soft opt-in and Braze queues are the other accounts' queues
 ``provisioned`` makes up (``external_queue_urls``), read here with a boto3 SQS client. The sends
 are SQS sends at once (no outbox). SQS cannot list a queue: there the test looks at a queue by
 receiving its messages with a visibility timeout of 0 (they stay visible). On aws back-off is SQS
@@ -43,7 +45,6 @@ from supporterflow.functions.soft_opt_in import (
 )
 from supporterflow.functions.soi_dlq import DrainSummary, message_is_one_day_old, soi_dlq
 from supporterflow.ports import ChangeEvent, ChangeRecord, Queue, Retry
-from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
 from tests.aws.conftest import REGION
 from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
@@ -52,7 +53,7 @@ from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint:
     moto_endpoint,
     provisioned,
 )
-from tests.support import drive, open_container
+from tests.support import ProfileRuntime, open_container, runtime_for
 
 NOW = datetime(2023, 3, 14, tzinfo=UTC)  # the original tests' frozen clock
 KEY = "identity-key"
@@ -80,12 +81,26 @@ def email(identity_id: str, template: str, address: str = EMAIL) -> str:
 
 @dataclass
 class World:
-    profile: str  # "local" or "aws"
+    profile: str  # "local", "aws" (Lambda handlers) or "aws-serve" (serve --profile aws)
     container: Container
     clock: FrozenClock
     users: IdentityApiState
     identity: Starlette
     sqs: Any = None  # aws: a boto3 SQS client on the moto server
+    _runtime: ProfileRuntime | None = None
+
+    @property
+    def runtime(self) -> ProfileRuntime:
+        """The profile's runtime, made at first use: on aws, one ``LambdaRuntime`` for the test
+        (it keeps the stream positions and the schedules' due times)."""
+        if self._runtime is None:
+            self._runtime = runtime_for(self.container, serve=self.profile == "aws-serve")
+        return self._runtime
+
+    async def aclose(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.aclose()
+        await self.container.aclose()
 
     @property
     def timeout_s(self) -> float:
@@ -119,13 +134,13 @@ class World:
         return [m["Body"] for m in self.peek(name)]
 
     async def run_until(self, condition: Callable[[], Awaitable[bool]]) -> None:
-        """Run the runtime (no HTTP) until ``condition`` holds, moving the frozen clock past any
+        """Run the profile's runtime until ``condition`` holds, moving the frozen clock past any
         back-off the clock decides on each check."""
 
         async def later() -> None:
             self.clock.advance(120)
 
-        await drive(Runtime(self.container, http=False), condition, timeout_s=self.timeout_s, between=later)
+        await self.runtime.run_until(condition, timeout_s=self.timeout_s, between=later)
 
     async def subscription(self, subscription_id: str, **fields: Any) -> None:
         await self.container.tables["subscriptions"].put({"subscriptionId": subscription_id, **fields})
@@ -180,7 +195,7 @@ def profile(request: pytest.FixtureRequest) -> str:
 async def world(profile: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     opened = open_world(profile, request, tmp_path, TOPOLOGY)
     yield opened
-    await opened.container.aclose()
+    await opened.aclose()
 
 
 def record(
@@ -479,7 +494,7 @@ async def test_an_unreadable_message_is_left_for_a_day_then_discarded(world: Wor
         await world.drain()
     assert await world.sent(DLQ) == ["not json"]
 
-    if world.profile == "aws":  # the send time is SQS's SentTimestamp (now), not the frozen clock's
+    if world.profile != "local":  # the send time is SQS's SentTimestamp (now), not the frozen clock's
         world.clock.set(datetime.now(UTC))
     world.clock.advance(days=1)
     assert await world.drain() == DrainSummary(received=1, discarded=1)
@@ -497,7 +512,7 @@ def subscriptions_only(*, streams: tuple[OnChange, ...], schedules: tuple[Every,
 SOFT_OPT_IN = next(s for s in TOPOLOGY.streams if s.handler is soft_opt_in)
 
 
-@pytest.mark.parametrize("profile", ["local", "aws"])
+@pytest.mark.parametrize("profile", ["local", "aws", "aws-serve"])
 async def test_a_link_before_its_subscription_is_sent_by_the_next_drain(
     profile: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -511,33 +526,34 @@ async def test_a_link_before_its_subscription_is_sent_by_the_next_drain(
         await links.put({"userId": "67890", "subscriptionId": "12345", "creationTimestamp": to_iso(NOW)})
 
         async def waiting() -> bool:
-            # ... and the drain's first run planned (at NOW + 30 min), before this runtime stops.
-            if await world.container.coordination.next_due(drain.name) is None:
+            # ... and, with the process runtime, the drain's first run planned (at NOW + 30 min)
+            # before it stops (on Lambda, EventBridge's due times are the LambdaRuntime's).
+            process = world.profile != "aws"
+            if process and await world.container.coordination.next_due(drain.name) is None:
                 return False
             return (await world.queue(DLQ).depth()).total == 1
 
-        await drive(Runtime(world.container, http=False), waiting, timeout_s=world.timeout_s)
+        await world.runtime.run_until(waiting, timeout_s=world.timeout_s)
         await world.subscription("12345", startTimestamp=SAME_DAY, endTimestamp=SAME_DAY, platform="ios")
         world.clock.advance(31 * 60)
 
         async def sent() -> bool:
             return (await world.queue(DLQ).depth()).total == 0 and len(await world.sent(SOI)) == 1
 
-        await drive(Runtime(world.container, http=False), sent, timeout_s=world.timeout_s)
+        await world.runtime.run_until(sent, timeout_s=world.timeout_s)
         assert await world.sent(SOI) == [acquisition("67890", "12345")]
+        if profile == "aws":
+            assert ("schedule", drain.name) in world.runtime.poller.invocations  # type: ignore[attr-defined]
     finally:
-        await world.container.aclose()
+        await world.aclose()
 
 
+@pytest.mark.parametrize("profile", ["local", "aws", "aws-serve"])
 async def test_identity_api_down_the_record_reaches_the_streams_dlq_and_its_replay_emails_once(
     profile: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     fast = dataclasses.replace(SOFT_OPT_IN, max_attempts=2, backoff_base_s=0.001, backoff_max_s=0.01)
-    # On aws a runtime with no schedule stops at once (its scheduler, with nothing to run, ends, and
-    # the runtime stops when any part ends; locally SQLite's housekeeping is a schedule): the drain
-    # keeps it running there, on a DLQ this test leaves empty.
-    schedules = () if profile == "local" else (Every(30 * 60, soi_dlq),)
-    world = open_world(profile, request, tmp_path, subscriptions_only(streams=(fast,), schedules=schedules))
+    world = open_world(profile, request, tmp_path, subscriptions_only(streams=(fast,)))
     try:
         world.users.register({"id": "22222", "primaryEmailAddress": EMAIL})
         await world.subscription(
@@ -573,4 +589,4 @@ async def test_identity_api_down_the_record_reaches_the_streams_dlq_and_its_repl
         assert (await world.queue("user-subscriptions-soft-opt-in-retry").depth()).total == 0
         assert (await world.queue(STREAM_RETRY_DLQ).depth()).total == 0
     finally:
-        await world.container.aclose()
+        await world.aclose()

@@ -2,9 +2,10 @@
 emulated user service and ERPNext.
 
 Every scenario runs on both profiles (``[local]``, ``[aws]``): the local one on SQLite with a frozen
-clock, the aws one on a moto server provisioned from the CloudFormation template, where accepted
-events go through the transactional outbox and the runtime's relay to SQS. Both are driven by the
-same runtime; the downstream emulators are the same in-process apps."""
+clock and the local runtime; the aws one on a moto server provisioned from the CloudFormation
+template, through the Lambda handlers only (the API behind Mangum, the outbox relay, the
+consumers), fed as the event source mappings would feed them. The downstream emulators are the
+same in-process apps."""
 
 from __future__ import annotations
 
@@ -29,9 +30,7 @@ from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.domain.supporters.identity_hash import identity_hash
 from supporterflow.emulators.erpnext import create_erpnext_app
 from supporterflow.emulators.user_service import create_user_service_app
-from supporterflow.entrypoints.http import create_app
 from supporterflow.logs import configure_logging
-from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
 from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint: fixtures of the aws profile)
     aws_settings,
@@ -39,7 +38,7 @@ from tests.aws.test_aws_runtime import (  # noqa: F401 (endpoint, moto_endpoint:
     moto_endpoint,
     provisioned,
 )
-from tests.support import drive, open_container, outbox_rows, unlinked
+from tests.support import ProfileRuntime, open_container, outbox_rows, runtime_for, unlinked
 
 DONATIONS = {"x-api-key": "donations-key", "content-type": "application/json"}
 GIFTAID = {"x-api-key": "giftaid-key", "content-type": "application/json"}
@@ -64,6 +63,7 @@ def ticket(identity_hash: str) -> dict[str, Any]:
 class World:
     profile: str  # "local" or "aws"
     container: Container
+    runtime: ProfileRuntime
     api: httpx.AsyncClient
     users: httpx.AsyncClient
     erpnext: httpx.AsyncClient
@@ -72,7 +72,7 @@ class World:
 
     @property
     def timeout_s(self) -> float:
-        # On AWS the relay polls the outbox stream and SQS back-off is real time (seconds).
+        # On AWS the outbox is relayed from its stream and SQS back-off is real time (seconds).
         return 10.0 if self.profile == "local" else 60.0
 
     async def enqueued(self) -> int:
@@ -85,7 +85,7 @@ class World:
         return queued + len(self.outbox_rows(TO_DELIVER))
 
     async def run_until(self, condition: Callable[[], Awaitable[bool]]) -> None:
-        """Run the runtime (no HTTP) until ``condition`` holds. Locally the frozen clock jumps past
+        """Run the profile's runtime until ``condition`` holds. Locally the frozen clock jumps past
         any back-off on each check; on AWS back-off is SQS visibility, in moto's real time."""
 
         async def later() -> None:
@@ -93,7 +93,7 @@ class World:
             self.container.clock.advance(301)  # past any back-off
 
         between = later if self.profile == "local" else None
-        await drive(Runtime(self.container, http=False), condition, timeout_s=self.timeout_s, between=between)
+        await self.runtime.run_until(condition, timeout_s=self.timeout_s, between=between)
 
     async def deliver_all(self) -> None:
         """Until every stored event is delivered or failed and nothing waits in the queue."""
@@ -159,10 +159,12 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     erpnext = httpx.AsyncClient(transport=httpx.ASGITransport(app=erpnext_app), base_url="http://erp")
     container.collaborators["user_service"] = HttpUserService(AsgiTransport(users_app), "u-key")
     container.collaborators["erp"] = ErpNextClient(AsgiTransport(erpnext_app), "e-key", "e-secret")
-    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(container)), base_url="http://test")
-    yield World(profile, container, api, users, erpnext, outbox_rows)
+    runtime = runtime_for(container)
+    api = httpx.AsyncClient(transport=runtime.transport(), base_url="http://test")
+    yield World(profile, container, runtime, api, users, erpnext, outbox_rows)
     for client in (api, users, erpnext):
         await client.aclose()
+    await runtime.aclose()
     if profile == "local":
         container.close()
     else:

@@ -110,6 +110,23 @@ def test_tables_are_kept_and_shaped_from_their_definitions(code: dict[str, Any])
     assert outbox["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
 
 
+def test_the_revalidation_index_projects_what_the_originals_does(code: dict[str, Any]) -> None:
+    """DynamoDB cannot change a GSI's projection: adopting the original's table keeps its index
+    only if the template asks for the same one."""
+    (subscriptions,) = [
+        p
+        for p in of_type(code, "AWS::DynamoDB::Table").values()
+        if p["TableName"] == "mobile-purchases-CODE-subscriptions"
+    ]
+    projections = {i["IndexName"]: i["Projection"] for i in subscriptions["GlobalSecondaryIndexes"]}
+    assert projections == {
+        "ios-endTimestamp-revalidation-index-with-platform": {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": ["autoRenewing", "platform", "receipt"],
+        }
+    }
+
+
 def test_every_queue_with_a_dlq_redrives_to_it_and_every_dlq_has_an_alarm(code: dict[str, Any]) -> None:
     queues = of_type(code, "AWS::SQS::Queue")
     alarmed = {

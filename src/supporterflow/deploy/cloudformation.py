@@ -62,6 +62,7 @@ from typing import Any, Literal
 from supporterflow.declare import (
     Cron,
     Handler,
+    Index,
     OnChange,
     QueueDef,
     Schedule,
@@ -448,7 +449,7 @@ class _Synth:
                 {
                     "IndexName": name,
                     "KeySchema": _key_schema(index.hash_key, index.sort_key),
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": _projection(index),
                 }
                 for name, index in definition.indexes.items()
             ]
@@ -1044,6 +1045,12 @@ def synthesize(topology: Topology, *, app: str, stage: str) -> Template:
     if stage not in STAGES:
         raise ValueError(f"stage {stage!r}: one of {', '.join(STAGES)}")
     return _Synth(topology, app, stage).template()
+
+
+def _projection(index: Index) -> dict[str, Any]:
+    if index.projection is None:
+        return {"ProjectionType": "ALL"}
+    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projection)}
 
 
 def _key_schema(hash_key: str, sort_key: str | None) -> list[dict[str, str]]:

@@ -49,6 +49,7 @@ from supporterflow.runtime.workers import MessageHandler, handle_message
 __all__ = [
     "FUNCTION_VARIABLE",
     "SSM_PREFIX_VARIABLE",
+    "adopt",
     "consumer",
     "http",
     "load_ssm_parameters",
@@ -121,6 +122,7 @@ class _Environment:
     sqs: Any = None  # the outbox relay's client
     app: Any = None  # the Mangum handler
     targets: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, name) -> bound target
+    owned: bool = True  # the container was built here (not handed over by ``adopt``): close it
 
 
 _ENV = _Environment()
@@ -161,11 +163,22 @@ def _container() -> Container:
     return _ENV.container
 
 
+def adopt(container: Container) -> None:
+    """Use ``container`` (opened, its collaborators in place) and its settings as this execution
+    environment's, instead of building one at the first invocation: how the scenario suites run
+    the handlers on a container of their own (a frozen clock, emulators they look into). The
+    caller keeps it: ``reset`` does not close it."""
+    reset()
+    _ENV.settings = container.settings
+    _ENV.container = container
+    _ENV.owned = False
+
+
 def reset() -> None:
-    """Close the container and the loop and forget the settings: the next invocation starts as a
-    cold one (tests; Lambda simply discards the environment)."""
+    """Close the container (unless adopted) and the loop and forget the settings: the next
+    invocation starts as a cold one (tests; Lambda simply discards the environment)."""
     global _ENV
-    container, loop = _ENV.container, _ENV.loop
+    container, loop = (_ENV.container if _ENV.owned else None), _ENV.loop
     if container is not None and loop is not None and not loop.is_closed():
         loop.run_until_complete(container.aclose())
     elif container is not None:
