@@ -36,8 +36,9 @@ format: $(VENV)/.dev-ready
 	$(BIN)/ruff format src tests benchmarks
 
 # pytest exits 5 when it collects no test: that is a failure here too (make stops on any non-zero).
+# One worker per core (pytest-xdist); ``python -m pytest PATH`` alone still runs in one process.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(VENV)/.dev-ready
 	$(BIN)/python -m benchmarks.queue

@@ -20,6 +20,7 @@ from supporterflow.adapters.clock import FrozenClock
 from supporterflow.bootstrap import Container
 from supporterflow.domain.subscriptions.dates import date_to_ms, to_iso
 from supporterflow.entrypoints.cli import app
+from supporterflow.entrypoints.cli_common import out
 from supporterflow.entrypoints.http import create_app
 from supporterflow.entrypoints.http.gdpr import erase
 from supporterflow.functions.gdpr_erase import holds_user, user_hash
@@ -360,7 +361,9 @@ def test_the_cli_erases_and_prints_the_summary(tmp_path: Path, monkeypatch: pyte
 
     asyncio.run(prepare())
 
-    result = CliRunner().invoke(app, ["gdpr", "erase", USER], env={"COLUMNS": "200"})
+    # The console is made at import, before CliRunner's environment: its width is set directly.
+    monkeypatch.setattr(out, "width", 200)
+    result = CliRunner().invoke(app, ["gdpr", "erase", USER])
 
     assert result.exit_code == 0, result.output
     rows = summary_rows(result.output)
