@@ -24,6 +24,7 @@ $(VENV)/.dev-ready: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.run-ready
 	@echo "supporterflow: starting on the embedded default (SQLite under ./var, no credentials)."
+	@echo "guided demo (a scripted story on its own data; runs beside this one): $(BIN)/supporterflow demo --port 8081"
 	$(BIN)/supporterflow serve
 
 lint: $(VENV)/.dev-ready
@@ -54,6 +55,7 @@ bench: $(VENV)/.dev-ready
 	$(BIN)/python -m benchmarks.link
 	$(BIN)/python -m benchmarks.export
 	$(BIN)/python -m benchmarks.aws_requests
+	$(BIN)/python -m benchmarks.dashboard
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

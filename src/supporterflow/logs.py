@@ -12,11 +12,19 @@ import contextlib
 import hashlib
 import json
 import logging
+import random
+import re
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import structlog
+
+#: The request header (in and out) and the queue message attribute that carry a correlation id.
+CORRELATION_HEADER = "x-correlation-id"
+CORRELATION_ATTRIBUTE = "correlation_id"
+_CORRELATION_KEY = "correlation_id"  # the field of every log line, bound in structlog's contextvars
+_VALID_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 SENSITIVE_FIELDS = frozenset(
     {
@@ -47,6 +55,34 @@ SENSITIVE_FIELDS = frozenset(
         "private_key",
     }
 )
+
+
+def new_correlation_id() -> str:
+    """Unique, not secret: 128 random bits without a system call."""
+    return f"{random.getrandbits(128):032x}"
+
+
+def valid_correlation_id(value: str | None) -> str | None:
+    """``value`` when it is safe to log, carry and send on (short, no spaces or markup), else None.
+    Ids come from callers' headers and queue messages: anything else is replaced by a fresh one."""
+    return value if value is not None and _VALID_CORRELATION_ID.match(value) else None
+
+
+def current_correlation_id() -> str | None:
+    """The correlation id bound for the work in progress (a request, a message, a stream record, a
+    scheduled run), None outside of any. Queue adapters stamp it on the messages they send and the
+    outbound transports send it as ``x-correlation-id``, so no caller has to pass it along."""
+    value = structlog.contextvars.get_contextvars().get(_CORRELATION_KEY)
+    return value if isinstance(value, str) else None
+
+
+@contextlib.contextmanager
+def correlation(correlation_id: str | None) -> Iterator[str]:
+    """Bind ``correlation_id`` (a fresh one when None or not valid) for the block: every log line,
+    queued message and outbound request inside it carries it. Yields the id bound."""
+    bound = valid_correlation_id(correlation_id) or new_correlation_id()
+    with structlog.contextvars.bound_contextvars(**{_CORRELATION_KEY: bound}):
+        yield bound
 
 
 def fingerprint(value: Any) -> str:

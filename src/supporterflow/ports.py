@@ -103,6 +103,8 @@ class Outgoing:
     queue: Queue
     body: bytes
     delay_s: int = 0
+    # None: the adapter stamps the correlation id bound when the write is made (logs.py).
+    correlation_id: str | None = None
 
 
 @runtime_checkable
@@ -182,6 +184,8 @@ class Received:
     receipt: str
     receive_count: int
     sent_at: datetime
+    # The work that sent it (request, message, stream record, scheduled run): see logs.py.
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,7 @@ class StoredMessage:
     visible_at: datetime
     source_queue: str | None = None  # for dead letters: where it came from
     reason: str | None = None  # for dead letters: the last failure
+    correlation_id: str | None = None  # the work that sent it
 
 
 @dataclass(frozen=True)
@@ -220,10 +225,13 @@ class Queue(Protocol):
 
     name: str
 
-    async def send(self, body: bytes, *, delay_s: int = 0) -> str: ...
+    async def send(self, body: bytes, *, delay_s: int = 0) -> str:
+        """Adapters stamp the message with the correlation id bound at the call
+        (``logs.current_correlation_id``); a receiver finds it in ``Received.correlation_id``."""
+        ...
 
     async def send_batch(self, bodies: Sequence[bytes], *, delay_s: int = 0) -> list[str]:
-        """Any number of messages; adapters chunk to their store's limits."""
+        """Any number of messages; adapters chunk to their store's limits. Stamped as ``send``."""
         ...
 
     async def receive(self, max_messages: int, visibility_s: int) -> list[Received]:

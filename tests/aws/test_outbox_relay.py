@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import boto3  # type: ignore[import-untyped]
 
+from supporterflow.adapters.aws.dynamodb import DynamoOutbox
 from supporterflow.adapters.aws.outbox import relay
+from supporterflow.adapters.aws.sqs import SqsQueue
+from supporterflow.logs import correlation
+from supporterflow.ports import Outgoing, Queue
 from tests.aws.conftest import REGION
 
 
@@ -67,3 +71,33 @@ async def test_what_could_not_be_sent_is_named_by_sequence_number(aws: None) -> 
     records = [record(i, "https://queue", "b") for i in (5, 6, 7)]
     assert await relay(records, Refusing()) == ["6"]
     assert await relay(records, Broken()) == ["5", "6", "7"]
+
+
+class _Queue:
+    name = "fetch"
+
+
+async def test_the_writers_correlation_id_goes_from_the_outbox_row_to_the_message(aws: None) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="fetch")["QueueUrl"]
+    outbox = DynamoOutbox("outbox", lambda _: url)
+    with correlation("req-9"):
+        stamped, own = outbox.actions(
+            [
+                Outgoing(cast(Queue, _Queue()), b'{"n": 1}'),
+                Outgoing(cast(Queue, _Queue()), b'{"n": 2}', correlation_id="earlier"),
+            ]
+        )
+    (unstamped,) = outbox.actions([Outgoing(cast(Queue, _Queue()), b'{"n": 3}')])
+    rows = [action["Put"]["Item"] for action in (stamped, own, unstamped)]
+    assert [row.get("correlationId") for row in rows] == [{"S": "req-9"}, {"S": "earlier"}, None]
+
+    records = [
+        {"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(n), "NewImage": row}}
+        for n, row in enumerate(rows)
+    ]
+    assert await relay(records, sqs) == []
+
+    received = await SqsQueue(sqs, url, name="fetch").receive(10, 30)
+    by_n = {json.loads(m.body)["n"]: m.correlation_id for m in received}
+    assert by_n == {1: "req-9", 2: "earlier", 3: None}

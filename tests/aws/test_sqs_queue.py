@@ -10,6 +10,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from supporterflow.adapters.aws.sqs import SqsQueue
+from supporterflow.logs import correlation
 from supporterflow.ports import Queue, Received, Retry
 from tests.aws.conftest import REGION
 
@@ -396,3 +397,43 @@ async def test_connection_error_is_retry(sqs: Any) -> None:
     queue = SqsQueue(unreachable, "http://127.0.0.1:9/123456789012/gone", name="gone")
     with pytest.raises(Retry, match="SendMessage on queue gone failed: EndpointConnectionError"):
         await queue.send(b"x")
+
+
+async def test_the_correlation_id_travels_as_a_message_attribute_and_comes_back(
+    queue: SqsQueue, spy: Spy
+) -> None:
+    with correlation("req-42"):
+        await queue.send(b'{"n": 1}')
+        await queue.send_batch([b'{"n": 2}', b'{"n": 3}'])
+    await queue.send(b'{"n": 4}')  # outside any work: no attribute
+
+    received = sorted(await receive_all(queue), key=lambda m: json.loads(m.body)["n"])
+
+    assert [m.correlation_id for m in received] == ["req-42", "req-42", "req-42", None]
+    assert spy.of("send_message")[0]["MessageAttributes"] == {
+        "correlation_id": {"DataType": "String", "StringValue": "req-42"}
+    }
+    assert spy.of("send_message")[1]["MessageAttributes"] == {}
+    assert "correlation_id" in spy.of("receive_message")[0]["MessageAttributeNames"]
+
+
+async def test_dead_letter_and_replay_keep_the_correlation_id(queue: SqsQueue, dlq: SqsQueue) -> None:
+    with correlation("req-dead"):
+        await queue.send(b"{}")
+    [received] = await queue.receive(10, 30)
+
+    await queue.dead_letter(received, "GiveUp: no")
+    assert await dlq.replay() == 1
+
+    [again] = await queue.receive(10, 30)
+    assert (again.body, again.correlation_id) == (b"{}", "req-dead")
+
+
+async def test_a_correlation_id_attribute_that_is_not_safe_is_dropped(queue: SqsQueue, spy: Spy) -> None:
+    spy.client.send_message(
+        QueueUrl=queue.queue_url,
+        MessageBody="{}",
+        MessageAttributes={"correlation_id": {"DataType": "String", "StringValue": "<script> and more"}},
+    )
+    [received] = await queue.receive(10, 30)
+    assert received.correlation_id is None

@@ -774,8 +774,8 @@ def answering(status: int, body: bytes, media_type: str = "application/json") ->
 @pytest.mark.parametrize(
     ("status", "answer", "outcome", "reason"),
     [
-        (500, b"", Retry, "app-store /inApps/v1/subscriptions: HTTP 500"),
-        (429, b"", Retry, "app-store /inApps/v1/subscriptions: HTTP 429"),
+        (500, b"", Retry, "app-store GET /inApps/v1/subscriptions/{transactionId}: HTTP 500"),
+        (429, b"", Retry, "app-store GET /inApps/v1/subscriptions/{transactionId}: HTTP 429"),
         (401, b"Unauthenticated", Retry, r"the App Store Server API refused the key \(HTTP 401\)"),
         (
             400,
@@ -1242,7 +1242,7 @@ async def test_an_app_store_outage_ends_in_the_dlq_and_a_replay_catches_up(pipel
         reference,
         8,
         LIVE_QUEUE,
-        "Retry: app-store /inApps/v1/subscriptions: HTTP 503",
+        "Retry: app-store GET /inApps/v1/subscriptions/{transactionId}: HTTP 503",
     )
     logged = (await control.get("/__emulator/requests")).json()["requests"]
     assert [(r["status"], r["fault"]) for r in logged] == [(200, False)] + [(503, True)] * 8

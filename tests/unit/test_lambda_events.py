@@ -252,6 +252,24 @@ def test_sqs_event_becomes_received_messages() -> None:
     assert second.sent_at == datetime.fromtimestamp(1545082650.636, UTC)
 
 
+def test_the_correlation_id_message_attribute_becomes_the_messages_correlation_id() -> None:
+    first, second = copy.deepcopy(SQS_EVENT["Records"])
+    first["messageAttributes"] = {
+        "correlation_id": {
+            "stringValue": "abc-123",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        }
+    }
+    second["messageAttributes"] = {"correlation_id": {"stringValue": "not safe\n", "dataType": "String"}}
+
+    with_id, unsafe = sqs_messages({"Records": [first, second]})
+    (without,) = sqs_messages({"Records": SQS_EVENT["Records"][:1]})
+
+    assert (with_id.correlation_id, unsafe.correlation_id, without.correlation_id) == ("abc-123", None, None)
+
+
 def test_batch_response_names_each_failure_once() -> None:
     assert batch_response([]) == {"batchItemFailures": []}
     assert batch_response(["b", "a", "b"]) == {

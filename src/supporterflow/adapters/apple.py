@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from supporterflow.adapters import pyjwt_speedup
 from supporterflow.adapters.outbound import Transport, call
+from supporterflow.adapters.route_templates import APP_STORE_SERVER_API
 from supporterflow.domain.subscriptions.apple_receipts import (
     check_http_status,
     decode_jws_payload,
@@ -239,7 +240,7 @@ class _TransportClient(AsyncAppStoreServerAPIClient):
     ) -> _Response:
         query = urllib.parse.urlencode(params, doseq=True)
         path = f"{url}?{query}" if query else url
-        endpoint = "/".join(url.split("/")[:4])  # /inApps/v1/subscriptions: no identifiers
+        endpoint = APP_STORE_SERVER_API.endpoint(method, url)  # the route's template: no identifiers
         reply = await call(
             self._transport,
             method,

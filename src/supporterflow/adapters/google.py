@@ -83,11 +83,15 @@ class _BridgeResponse(google.auth.transport.Response):
 
 class _BridgeRequest(google.auth.transport.Request):
     """google-auth's synchronous request, carried out by ``transport`` on ``loop``; called from
-    a worker thread only (it blocks until the loop has the answer)."""
+    a worker thread only (it blocks until the loop has the answer). Measured as the outbound call
+    ``google-oauth`` ``token`` (the token endpoint is the only URL google-auth asks for)."""
 
-    def __init__(self, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, transport: Transport, loop: asyncio.AbstractEventLoop, metrics: Metrics | None = None
+    ) -> None:
         self._transport = transport
         self._loop = loop
+        self._metrics = metrics
 
     def __call__(
         self,
@@ -101,29 +105,40 @@ class _BridgeRequest(google.auth.transport.Request):
         parts = urllib.parse.urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         request = self._transport.request(method, path, content=body, headers=headers)
+        started = time.perf_counter()
+        outcome = "error"
         try:
             reply = asyncio.run_coroutine_threadsafe(request, self._loop).result(timeout or 30)
+            outcome = str(reply.status)
         except (Unreachable, TimeoutError) as error:
             raise google.auth.exceptions.TransportError(str(error) or "timed out") from None  # type: ignore[no-untyped-call]
+        finally:
+            if self._metrics is not None:
+                self._metrics.outbound_calls.labels("google-oauth", "token", outcome).observe(
+                    time.perf_counter() - started
+                )
         return _BridgeResponse(reply)
 
 
 class GoogleAccessTokens:
     """Access tokens of a service account, cached and refreshed before they expire."""
 
-    def __init__(self, credentials: service_account.Credentials, transport: Transport) -> None:
+    def __init__(
+        self, credentials: service_account.Credentials, transport: Transport, metrics: Metrics | None = None
+    ) -> None:
         self._credentials = credentials.with_scopes([ANDROID_PUBLISHER_SCOPE])
         self._transport = transport
+        self._metrics = metrics
         self._lock = asyncio.Lock()
 
     @classmethod
     def from_file(
-        cls, path: str, transport: Transport, *, token_uri: str | None = None
+        cls, path: str, transport: Transport, *, token_uri: str | None = None, metrics: Metrics | None = None
     ) -> GoogleAccessTokens:
         credentials = service_account.Credentials.from_service_account_file(path)  # type: ignore[no-untyped-call]
         if token_uri:
             credentials = credentials.with_token_uri(token_uri)
-        return cls(credentials, transport)
+        return cls(credentials, transport, metrics)
 
     def _fresh(self) -> bool:
         expiry = self._credentials.expiry  # naive UTC, as google-auth keeps it
@@ -148,7 +163,7 @@ class GoogleAccessTokens:
         return str(self._credentials.token), expiry.replace(tzinfo=UTC) if expiry else None
 
     async def _refresh(self) -> None:
-        request = _BridgeRequest(self._transport, asyncio.get_running_loop())
+        request = _BridgeRequest(self._transport, asyncio.get_running_loop(), self._metrics)
         try:
             await asyncio.to_thread(self._credentials.refresh, request)
         except google.auth.exceptions.RefreshError as error:
@@ -258,9 +273,16 @@ class PushTokenVerifier:
     the push subscription's service account (audience, issuer, email, expiry, signature)."""
 
     def __init__(
-        self, transport: Transport, certs_path: str, *, audience: str, service_account: str | None
+        self,
+        transport: Transport,
+        certs_path: str,
+        *,
+        audience: str,
+        service_account: str | None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._transport = transport
+        self._metrics = metrics
         self._certs_path = certs_path
         self._audience = audience
         self._email = service_account
@@ -272,7 +294,14 @@ class PushTokenVerifier:
         self._accepted: dict[str, dict[str, Any]] = {}
 
     async def _fetch_certs(self) -> None:
-        reply = await call(self._transport, "GET", self._certs_path, service="google-oauth", endpoint="certs")
+        reply = await call(
+            self._transport,
+            "GET",
+            self._certs_path,
+            service="google-oauth",
+            endpoint="certs",
+            metrics=self._metrics,
+        )
         if reply.status != 200:
             raise Retry(f"Google's push certificates: HTTP {reply.status}")
         try:

@@ -2,7 +2,11 @@
 
 Timeouts, connection errors, 429 and 5xx are transient: ``Retry`` (the message comes back after a
 back-off). Every other answer is returned to the caller, which knows what a 404 or a 409 means
-for its service. URLs and bodies are not logged: they can hold identities.
+for its service. URLs and bodies are not logged: they can hold identities. A call is measured under
+its ``endpoint``, a name without identifiers (a route template, see ``route_templates.py``).
+
+Both transports send the correlation id of the work in progress (``logs.current_correlation_id``)
+as ``x-correlation-id``, so the other service's logs can be matched with ours.
 
 Two transports carry the calls. ``AiohttpTransport`` talks to a real service: aiohttp's
 connection pool spends about a third of the CPU per request that httpx 0.28 / httpcore 1.0.9
@@ -23,9 +27,13 @@ from typing import Any, Protocol
 
 import aiohttp
 import httpx
+import structlog
 
+from supporterflow.logs import CORRELATION_HEADER, current_correlation_id
 from supporterflow.ports import Retry
 from supporterflow.runtime.metrics import Metrics
+
+log = structlog.get_logger(__name__)
 
 TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
@@ -47,6 +55,14 @@ class Reply:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+def with_correlation(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """``headers`` plus ``x-correlation-id`` when an id is bound and the caller did not set one."""
+    correlation_id = current_correlation_id()
+    if correlation_id is None or (headers and any(k.lower() == CORRELATION_HEADER for k in headers)):
+        return headers
+    return {**(headers or {}), CORRELATION_HEADER: correlation_id}
 
 
 class Unreachable(Exception):
@@ -96,7 +112,7 @@ class AiohttpTransport:
     ) -> Reply:
         try:
             async with self._open().request(
-                method, path, json=json, data=content, headers=headers
+                method, path, json=json, data=content, headers=with_correlation(headers)
             ) as response:
                 body = await response.read()
                 return Reply(response.status, body, {k.lower(): v for k, v in response.headers.items()})
@@ -128,7 +144,9 @@ class AsgiTransport:
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
         try:
-            response = await self._client.request(method, path, json=json, content=content, headers=headers)
+            response = await self._client.request(
+                method, path, json=json, content=content, headers=with_correlation(headers)
+            )
         except httpx.TimeoutException as error:
             raise Unreachable("timed out") from error
         except httpx.TransportError as error:
@@ -153,7 +171,9 @@ async def call(
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Reply:
-    """``endpoint`` names the call in logs and metrics without its identifiers (e.g. a DocType)."""
+    """``endpoint`` names the call in logs and metrics without its identifiers (a route template,
+    a DocType): never the path. One debug line per call (with the bound correlation id); the
+    metrics measure every call whatever the level."""
     started = time.perf_counter()
     outcome = "error"
     try:
@@ -162,8 +182,12 @@ async def call(
     except Unreachable as error:
         raise Retry(f"{service} {endpoint}: {error}") from None
     finally:
+        seconds = time.perf_counter() - started
         if metrics is not None:
-            metrics.outbound_calls.labels(service, endpoint, outcome).observe(time.perf_counter() - started)
+            metrics.outbound_calls.labels(service, endpoint, outcome).observe(seconds)
+        log.debug(
+            "outbound call", service=service, endpoint=endpoint, status=outcome, ms=round(seconds * 1000, 2)
+        )
     if reply.status == 429 or reply.status >= 500:
         raise Retry(f"{service} {endpoint}: HTTP {reply.status}", after_s=retry_after(reply))
     return reply

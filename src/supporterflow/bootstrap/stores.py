@@ -205,6 +205,7 @@ def google(settings: Settings, metrics: Metrics, found: Downstream) -> None:
             str(account_file),
             token_transport,
             token_uri=token_uri if "google_oauth_token_url" in given else None,
+            metrics=metrics,
         )
         api, _ = reach(settings.google_play_api_url, "google_play_api_url")
         found.clients["google_tokens"] = tokens
@@ -220,5 +221,5 @@ def google(settings: Settings, metrics: Metrics, found: Downstream) -> None:
         transport, path = reach(certs_url, "google_push_certs_url")
         email = settings.google_push_service_account or (DEFAULT_PUSH_EMAIL if emulator is not None else None)
         found.clients["push_authenticator"] = PushTokenVerifier(
-            transport, path, audience=audience, service_account=email
+            transport, path, audience=audience, service_account=email, metrics=metrics
         )

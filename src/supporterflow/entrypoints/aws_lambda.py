@@ -41,7 +41,7 @@ from supporterflow.adapters.aws.outbox import relay
 from supporterflow.bootstrap import Container, bootstrap
 from supporterflow.config import ConfigurationError, Settings, load_settings
 from supporterflow.declare import Consumer, OnChange, QueueDef, Schedule, TableDef
-from supporterflow.logs import configure_logging
+from supporterflow.logs import configure_logging, correlation
 from supporterflow.ports import ChangeRecord, GiveUp, Queue
 from supporterflow.runtime.dispatcher import decode_record, deliver_record
 from supporterflow.runtime.workers import MessageHandler, handle_message
@@ -337,6 +337,7 @@ async def _consume(event: Event, target: _QueueConsumer, container: Container) -
                 "message not settled",
                 consumer=target.name,
                 message_id=message.message_id,
+                correlation_id=message.correlation_id,
                 error=repr(outcome),
             )
             failed.append(message.message_id)
@@ -444,8 +445,9 @@ def _json_safe(value: Any) -> Any:
 def schedule(event: Event, context: Any) -> dict[str, Any]:
     """One run of the schedule (EventBridge calls at its times); a failure fails the invocation."""
     scheduled, run = _target("schedule", _schedules)
-    result = _run(run())
-    log.info("scheduled run finished", schedule=scheduled.name)
+    with correlation(None):  # the run's task copies this context: its lines and messages carry it
+        result = _run(run())
+        log.info("scheduled run finished", schedule=scheduled.name)
     return {"schedule": scheduled.name, "result": _json_safe(result)}
 
 

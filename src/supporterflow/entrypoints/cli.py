@@ -35,6 +35,7 @@ from supporterflow.entrypoints.cli_common import opened as _opened
 from supporterflow.entrypoints.cli_common import progress_bar as _progress
 from supporterflow.entrypoints.cli_common import run as _run
 from supporterflow.entrypoints.cli_common import settings_or_exit as _settings
+from supporterflow.entrypoints.demo import demo_command
 from supporterflow.entrypoints.deploy_cli import deploy_app
 from supporterflow.entrypoints.export_cli import export_app
 from supporterflow.entrypoints.http.gdpr import erase
@@ -88,6 +89,7 @@ def _serve(settings: Settings, *, http: bool) -> None:
                     f"[bold]supporterflow {__version__}[/bold] on {base}  "
                     f"(API description {base}/docs, metrics {base}/metrics; Ctrl-C stops)"
                 )
+                err.print(f"operator dashboard: {base}/admin (sign in with an admin key)")
                 if container.generated_producer_key:
                     err.print(
                         f"producer API key for POST /supporter-events (set SF_PRODUCER_API_KEYS to "
@@ -135,6 +137,10 @@ def serve(
 ) -> None:
     """Run everything: HTTP API, queue consumers, change-stream dispatch and schedules."""
     _serve(_settings(host=host, port=port, profile=profile), http=True)
+
+
+# The guided demo: the service with its emulators, driven through a scripted story (entrypoints/demo/).
+app.command("demo")(demo_command)
 
 
 @app.command()

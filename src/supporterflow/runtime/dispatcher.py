@@ -5,6 +5,10 @@ re-delivers at most the batch in progress (at-least-once, as DynamoDB Streams do
 keeps failing goes to the subscription's retry queue after ``max_attempts`` and the stream moves
 on. Only the holder of the ``stream:<name>`` lease dispatches, so several processes on one file
 do not deliver the same record twice in parallel.
+
+Each record is delivered under a correlation id of its own (a change record does not say which
+request made the write: DynamoDB Streams carry only the images), bound for its log lines, the
+messages its handler sends and its outbound requests; a record sent to the retry queue keeps it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import structlog
 
 from supporterflow.declare import OnChange
+from supporterflow.logs import correlation
 from supporterflow.ports import ChangeRecord, ChangeStream, Leases, Queue
 from supporterflow.runtime.metrics import Metrics
 from supporterflow.runtime.waiting import backoff_seconds, wait_for_event
@@ -125,6 +130,26 @@ async def deliver_record(
     """Hand one record to ``handler``: up to ``max_attempts`` tries with back-off, then the record
     goes to ``retry_queue`` (``encode_record``). False when ``stopping`` was set during a back-off
     (the record is neither handled nor queued); a failing send to the retry queue raises."""
+    with correlation(None):
+        return await _deliver_record(
+            record,
+            subscription=subscription,
+            handler=handler,
+            retry_queue=retry_queue,
+            metrics=metrics,
+            stopping=stopping,
+        )
+
+
+async def _deliver_record(
+    record: ChangeRecord,
+    *,
+    subscription: OnChange,
+    handler: RecordHandler,
+    retry_queue: Queue,
+    metrics: Metrics,
+    stopping: asyncio.Event | None,
+) -> bool:
     s = subscription
     bound = log.bind(subscriber=s.name, sequence=record.sequence, event_name=record.event_name)
     for attempt in range(1, s.max_attempts + 1):

@@ -2,7 +2,8 @@
 
 The next due time of each schedule is stored, so a restart does not reset an hourly job to "one
 hour from now", and a run that fell due while the service was down is made once at start (a daily
-export missed at 00:03 still happens)."""
+export missed at 00:03 still happens). Each run has a correlation id of its own, on its log lines,
+the messages it sends and its outbound requests."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import structlog
 from croniter import croniter
 
 from supporterflow.declare import Cron, Every, Schedule
+from supporterflow.logs import correlation
 from supporterflow.ports import Clock, Coordination
 from supporterflow.runtime.metrics import Metrics
 from supporterflow.runtime.waiting import wait_for_event
@@ -98,6 +100,10 @@ class Scheduler:
                 due = await self._coordination.next_due(name) or due
 
     async def run_now(self, schedule: Schedule, handler: ScheduledHandler) -> bool:
+        with correlation(None):
+            return await self._run_now(schedule, handler)
+
+    async def _run_now(self, schedule: Schedule, handler: ScheduledHandler) -> bool:
         started = time.perf_counter()
         try:
             await handler()

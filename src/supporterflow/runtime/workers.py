@@ -1,5 +1,9 @@
 """Queue consumers: receive, run the handler with bounded concurrency, then acknowledge, retry or
-dead-letter according to what the handler raised (``ports.Retry``, ``GiveUp``, ``Ignore``)."""
+dead-letter according to what the handler raised (``ports.Retry``, ``GiveUp``, ``Ignore``).
+
+Each message is handled under the correlation id it was sent with (a fresh one when it has none),
+so the handler's log lines, its store calls, the messages it sends and its outbound requests all
+carry the id of the request that started the work."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Literal
 import structlog
 
 from supporterflow.declare import QueueDef
+from supporterflow.logs import correlation
 from supporterflow.ports import GiveUp, Ignore, Queue, Received, Retry
 from supporterflow.runtime.metrics import Metrics
 from supporterflow.runtime.waiting import backoff_seconds, wait_for_event
@@ -139,34 +144,54 @@ async def handle_message(
     ``Ignore`` -> deleted, ``GiveUp`` -> dead-lettered with its reason, anything else (``Retry``,
     a timeout, a bug) -> visible again after the back-off, or dead-lettered on its last receive.
     The outcome is returned (the Lambda consumer reports ``retry`` as a batch item failure)."""
-    started = time.perf_counter()
-    bound = log.bind(consumer=consumer, message_id=message.message_id, receive_count=message.receive_count)
+    with correlation(message.correlation_id):
+        started = time.perf_counter()
+        bound = log.bind(
+            consumer=consumer, message_id=message.message_id, receive_count=message.receive_count
+        )
+        outcome = await _settle(
+            message,
+            handler,
+            bound,
+            queue=queue,
+            definition=definition,
+            backoff=(backoff_base_s, backoff_max_s),
+        )
+        metrics.consumer_messages.labels(consumer, outcome).inc()
+        metrics.consumer_seconds.labels(consumer).observe(time.perf_counter() - started)
+        return outcome
+
+
+async def _settle(
+    message: Received,
+    handler: MessageHandler,
+    bound: structlog.stdlib.BoundLogger,
+    *,
+    queue: Queue,
+    definition: QueueDef,
+    backoff: tuple[float, float],
+) -> Outcome:
     # Give up before the visibility timeout runs out, so that no other receiver can get the
     # message while this one is still working on it.
     timeout_s = max(definition.visibility_s * 0.9, definition.visibility_s - 5)
-    outcome: Outcome
     try:
         async with asyncio.timeout(timeout_s):
             await handler(message.body)
     except Ignore as error:
         bound.warning("message ignored", reason=_reason(error))
         await queue.delete(message)
-        outcome = "ignored"
+        return "ignored"
     except GiveUp as error:
         bound.error("message dead-lettered", reason=_reason(error))
         await queue.dead_letter(message, _reason(error))
-        outcome = "dead_letter"
+        return "dead_letter"
     except Exception as error:
         # Retry, timeouts and anything unexpected: deliver again later, then dead-letter.
-        outcome = await _retry_or_dead_letter(
-            message, error, bound, queue=queue, definition=definition, backoff=(backoff_base_s, backoff_max_s)
+        return await _retry_or_dead_letter(
+            message, error, bound, queue=queue, definition=definition, backoff=backoff
         )
-    else:
-        await queue.delete(message)
-        outcome = "ok"
-    metrics.consumer_messages.labels(consumer, outcome).inc()
-    metrics.consumer_seconds.labels(consumer).observe(time.perf_counter() - started)
-    return outcome
+    await queue.delete(message)
+    return "ok"
 
 
 async def _retry_or_dead_letter(

@@ -55,6 +55,7 @@ from supporterflow.adapters.aws.marshal import AttributeValue, from_dynamo, to_d
 from supporterflow.adapters.conditions import holds
 from supporterflow.declare import TableDef
 from supporterflow.domain.exports.lines import without
+from supporterflow.logs import current_correlation_id
 from supporterflow.ports import (
     Absent,
     AllOf,
@@ -209,8 +210,10 @@ class DynamoOutbox:
 
     Each message is one row: ``id`` (S, a uuid4 hex, the hash key), ``queueUrl`` (S, from
     ``queue_urls``), ``body`` (S, the body decoded as UTF-8), ``delaySeconds`` (N, clamped to
-    SQS's 0..900) and ``ttl`` (N, epoch seconds ``ttl_s`` from now). A stream on the table relays
-    the rows to SQS; the TTL removes rows the relay has long handled."""
+    SQS's 0..900), ``ttl`` (N, epoch seconds ``ttl_s`` from now) and, when there is one,
+    ``correlationId`` (S: the message's own, else the one bound when the write is made, see
+    ``logs.current_correlation_id``). A stream on the table relays the rows to SQS; the TTL
+    removes rows the relay has long handled."""
 
     def __init__(
         self,
@@ -234,6 +237,7 @@ class DynamoOutbox:
         """One ``Put`` action of ``TransactWriteItems`` per message. Raises ``ValueError`` for a
         body that is not UTF-8, before anything is written."""
         expires = math.ceil(self._now()) + self.ttl_s
+        bound = current_correlation_id()
         actions: list[dict[str, Any]] = []
         for message in messages:
             if not isinstance(message.body, bytes):
@@ -249,6 +253,9 @@ class DynamoOutbox:
                 "delaySeconds": {"N": str(max(0, min(MAX_DELAY_S, message.delay_s)))},
                 "ttl": {"N": str(expires)},
             }
+            correlation_id = message.correlation_id or bound
+            if correlation_id:
+                row["correlationId"] = {"S": correlation_id}
             actions.append({"Put": {"TableName": self.table_name, "Item": row}})
         return actions
 

@@ -4,7 +4,8 @@
   and ``eventSourceARN``) -> ``ChangeRecord``\\ s. ``change_record`` decodes one record and is also
   what ``streams.DynamoStreamReader`` uses for the records of ``GetRecords``, which have the same
   ``dynamodb`` shape but no ``eventSourceARN`` (the reader knows its table).
-- ``sqs_messages``: an SQS event -> ``Received`` messages.
+- ``sqs_messages``: an SQS event -> ``Received`` messages (with the correlation id of the message
+  attribute ``correlation_id``, in Lambda's shape ``messageAttributes.correlation_id.stringValue``).
 - ``batch_response``: the partial batch response (``ReportBatchItemFailures``) naming the items to
   deliver again: SQS message ids, or stream records' ``SequenceNumber`` (the event source mapping
   retries a stream batch from the lowest one named).
@@ -28,6 +29,7 @@ from typing import Any, cast
 
 from supporterflow.adapters.aws.marshal import from_dynamo
 from supporterflow.declare import TableDef
+from supporterflow.logs import CORRELATION_ATTRIBUTE, valid_correlation_id
 from supporterflow.ports import TTL_PRINCIPAL, ChangeEvent, ChangeRecord, Received
 
 TTL_SERVICE_PRINCIPAL = "dynamodb.amazonaws.com"
@@ -97,6 +99,12 @@ def change_records(event: Mapping[str, Any], tables: Mapping[str, TableDef]) -> 
     return records
 
 
+def _correlation_id(message: Mapping[str, Any]) -> str | None:
+    attribute = (message.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
+    value = attribute.get("stringValue")
+    return valid_correlation_id(value) if isinstance(value, str) else None
+
+
 def sqs_messages(event: Mapping[str, Any]) -> list[Received]:
     """The messages of an SQS Lambda event. The body is the message text as UTF-8 bytes; the
     receipt handle is the event's (Lambda deletes the messages that the batch response does not
@@ -108,6 +116,7 @@ def sqs_messages(event: Mapping[str, Any]) -> list[Received]:
             receipt=str(m["receiptHandle"]),
             receive_count=int(m["attributes"]["ApproximateReceiveCount"]),
             sent_at=datetime.fromtimestamp(int(m["attributes"]["SentTimestamp"]) / 1000, UTC),
+            correlation_id=_correlation_id(m),
         )
         for m in event.get("Records", [])
     ]

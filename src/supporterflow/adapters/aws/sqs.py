@@ -15,6 +15,10 @@ How the port maps to SQS:
   ``source_queue`` (the name) and ``source_queue_url``, then deletes the original. ``replay`` on
   the DLQ uses ``source_queue_url`` (or, for a message SQS redrove itself, the system attribute
   ``DeadLetterQueueSourceArn``) to find where to send it back.
+- Every message carries the correlation id bound when it was sent (``logs.current_correlation_id``)
+  as the String message attribute ``correlation_id``, read back into ``Received.correlation_id``;
+  ``dead_letter`` and ``replay`` keep it. Queues read by other systems (soft opt-in consent
+  setter, Braze) get the attribute too: consumers ignore attributes they do not ask for.
 - A receipt that is no longer current is ignored by ``delete``, ``delete_batch`` and
   ``change_visibility``, as the port asks: SQS accepts a stale receipt or answers
   ``ReceiptHandleIsInvalid`` / ``MessageNotInflight`` (for ``DeleteMessageBatch``, in the entries
@@ -42,6 +46,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from supporterflow.logs import CORRELATION_ATTRIBUTE, current_correlation_id, valid_correlation_id
 from supporterflow.ports import MessagePage, QueueDepth, Received, Retry
 
 T = TypeVar("T")
@@ -96,6 +101,17 @@ def _string_attribute(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
+def correlation_attributes(correlation_id: str | None) -> dict[str, dict[str, str]]:
+    """The ``MessageAttributes`` that carry a correlation id (none without one)."""
+    return {CORRELATION_ATTRIBUTE: _string_attribute(correlation_id)} if correlation_id else {}
+
+
+def _correlation_id(message: dict[str, Any]) -> str | None:
+    attribute = message.get("MessageAttributes", {}).get(CORRELATION_ATTRIBUTE) or {}
+    value = attribute.get("StringValue")
+    return valid_correlation_id(value) if isinstance(value, str) else None
+
+
 class SqsQueue:
     """One SQS queue behind the ``Queue`` port.
 
@@ -148,10 +164,14 @@ class SqsQueue:
 
     async def send(self, body: bytes, *, delay_s: int = 0) -> str:
         text = _text(body)
+        attributes = correlation_attributes(current_correlation_id())
         response = await self._run(
             "SendMessage",
             lambda: self._client.send_message(
-                QueueUrl=self.queue_url, MessageBody=text, DelaySeconds=_clamp_delay(delay_s)
+                QueueUrl=self.queue_url,
+                MessageBody=text,
+                DelaySeconds=_clamp_delay(delay_s),
+                MessageAttributes=attributes,
             ),
         )
         return str(response["MessageId"])
@@ -162,6 +182,7 @@ class SqsQueue:
         the whole batch again: duplicates are possible, as everywhere with at-least-once delivery."""
         texts = [_text(body) for body in bodies]
         delay = _clamp_delay(delay_s)
+        attributes = correlation_attributes(current_correlation_id())
         ids: list[str] = []
         failed = 0
         codes: set[str] = set()
@@ -170,7 +191,7 @@ class SqsQueue:
             sent: dict[str, str] = {}
             pending = {str(i): text for i, text in enumerate(chunk)}
             for attempt in (1, 2):
-                refused = await self._send_entries(pending, delay, sent)
+                refused = await self._send_entries(pending, delay, attributes, sent)
                 if not pending:
                     break
                 if attempt == 2:
@@ -184,10 +205,19 @@ class SqsQueue:
             )
         return ids
 
-    async def _send_entries(self, pending: dict[str, str], delay_s: int, sent: dict[str, str]) -> list[str]:
+    async def _send_entries(
+        self,
+        pending: dict[str, str],
+        delay_s: int,
+        attributes: dict[str, dict[str, str]],
+        sent: dict[str, str],
+    ) -> list[str]:
         """One SendMessageBatch of ``pending`` (entry id -> text). Moves the entries SQS accepted
         from ``pending`` to ``sent`` (entry id -> message id); returns the codes of the refused."""
-        entries = [{"Id": i, "MessageBody": text, "DelaySeconds": delay_s} for i, text in pending.items()]
+        entries = [
+            {"Id": i, "MessageBody": text, "DelaySeconds": delay_s, "MessageAttributes": attributes}
+            for i, text in pending.items()
+        ]
         response = await self._run(
             "SendMessageBatch",
             lambda: self._client.send_message_batch(QueueUrl=self.queue_url, Entries=entries),
@@ -208,10 +238,11 @@ class SqsQueue:
             "VisibilityTimeout": visibility_s,
             "WaitTimeSeconds": wait_s,
             "AttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+            "MessageAttributeNames": [CORRELATION_ATTRIBUTE],
         }
         if dead_letter_attributes:
             kwargs["AttributeNames"] = [*kwargs["AttributeNames"], "DeadLetterQueueSourceArn"]
-            kwargs["MessageAttributeNames"] = [_SOURCE_URL, _SOURCE_NAME, _REASON]
+            kwargs["MessageAttributeNames"] = [CORRELATION_ATTRIBUTE, _SOURCE_URL, _SOURCE_NAME, _REASON]
         response = await self._run("ReceiveMessage", lambda: self._client.receive_message(**kwargs))
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
@@ -230,6 +261,7 @@ class SqsQueue:
                 receipt=m["ReceiptHandle"],
                 receive_count=int(m["Attributes"]["ApproximateReceiveCount"]),
                 sent_at=datetime.fromtimestamp(int(m["Attributes"]["SentTimestamp"]) / 1000, UTC),
+                correlation_id=_correlation_id(m),
             )
             for m in messages
         ]
@@ -293,6 +325,7 @@ class SqsQueue:
             _REASON: _string_attribute(reason[:MAX_REASON_CHARS] or "-"),
             _SOURCE_NAME: _string_attribute(self.name),
             _SOURCE_URL: _string_attribute(self.queue_url),
+            **correlation_attributes(received.correlation_id),
         }
         await dlq._run(
             "SendMessage",
@@ -355,10 +388,11 @@ class SqsQueue:
                 if source is None:
                     continue
                 body = message["Body"]
+                kept = correlation_attributes(_correlation_id(message))
                 await self._run(
                     "SendMessage",
-                    lambda source=source, body=body: self._client.send_message(  # type: ignore[misc]
-                        QueueUrl=source, MessageBody=body
+                    lambda source=source, body=body, kept=kept: self._client.send_message(  # type: ignore[misc]
+                        QueueUrl=source, MessageBody=body, MessageAttributes=kept
                     ),
                 )
                 await self._call(

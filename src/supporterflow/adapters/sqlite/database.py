@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     receive_count INTEGER NOT NULL DEFAULT 0,
     receipt TEXT,
     source_queue TEXT,
-    reason TEXT
+    reason TEXT,
+    correlation_id TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_messages_ready ON queue_messages (queue, visible_at);
 
@@ -75,6 +76,19 @@ CREATE TABLE IF NOT EXISTS schedule_state (
     next_due REAL NOT NULL
 );
 """
+
+#: Columns added after a table was first released: (table, column, declaration). A file made by an
+#: older version gets them at ``open`` (``ALTER TABLE ... ADD COLUMN``, nullable, so its rows stay
+#: valid and older code reading the file ignores them).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("queue_messages", "correlation_id", "TEXT"),)
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if present and column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            log.info("column added to an older database", table=table, column=column)
 
 
 @dataclass
@@ -175,6 +189,7 @@ class Database:
                 for statement in ddl.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+            add_missing_columns(conn)
             conn.execute("COMMIT")
         self._writer = threading.Thread(
             target=self._write_loop, args=(conn,), name="sqlite-writer", daemon=True

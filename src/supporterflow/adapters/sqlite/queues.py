@@ -5,6 +5,10 @@ writer's ``BEGIN IMMEDIATE`` transaction, so two receivers, in this process or a
 same file, can never hold the same message at once. Receipts are random per receive: an
 acknowledgement from a holder whose visibility ran out cannot delete the message from its newer
 holder.
+
+Each message keeps the correlation id of the work that sent it (column ``correlation_id``): stamped
+at send time from the logging context, and kept through redrive, ``dead_letter`` and ``replay``,
+which move a row without rewriting it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, datetime
 from supporterflow.adapters import cursors
 from supporterflow.adapters.sqlite.database import Database, Tx
 from supporterflow.declare import QueueDef
+from supporterflow.logs import current_correlation_id
 from supporterflow.ports import Clock, MessagePage, QueueDepth, Received, StoredMessage
 
 _MAX_VISIBILITY_S = 12 * 60 * 60  # SQS's limit
@@ -38,14 +43,23 @@ class SqliteQueue:
 
     # sending ---------------------------------------------------------------------------------
 
-    def send_in(self, tx: Tx, bodies: Sequence[bytes], now: datetime, delay_s: int = 0) -> list[str]:
+    def send_in(
+        self,
+        tx: Tx,
+        bodies: Sequence[bytes],
+        now: datetime,
+        delay_s: int = 0,
+        correlation_id: str | None = None,
+    ) -> list[str]:
         """Insert messages inside a transaction that is already open (used by table writes with
-        ``then_send``, so that the row and its messages commit together)."""
+        ``then_send``, so that the row and its messages commit together). This runs on the writer
+        thread, where the caller's logging context is not: the caller passes ``correlation_id``."""
         sent_at = now.timestamp()
         visible_at = sent_at + delay_s
         tx.conn.executemany(
-            "INSERT INTO queue_messages (queue, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
-            [(self.name, body, sent_at, visible_at) for body in bodies],
+            "INSERT INTO queue_messages (queue, body, sent_at, visible_at, correlation_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(self.name, body, sent_at, visible_at, correlation_id) for body in bodies],
         )
         # AUTOINCREMENT numbers rows one by one and never reuses a number; the write lock is held,
         # so this statement's rows are the last len(bodies) numbers.
@@ -64,7 +78,8 @@ class SqliteQueue:
             if not isinstance(body, bytes):
                 raise TypeError("message bodies are bytes")
         now = self._clock.now()
-        return await self._db.write(lambda tx: self.send_in(tx, bodies, now, delay_s))
+        correlation_id = current_correlation_id()
+        return await self._db.write(lambda tx: self.send_in(tx, bodies, now, delay_s, correlation_id))
 
     # receiving -------------------------------------------------------------------------------
 
@@ -105,12 +120,12 @@ class SqliteQueue:
                 "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count + 1, "
                 "receipt = lower(hex(randomblob(8))) "
                 f"WHERE id IN ({', '.join('?' * len(deliver))}) "
-                "RETURNING id, body, receipt, receive_count, sent_at",
+                "RETURNING id, body, receipt, receive_count, sent_at, correlation_id",
                 (now + visibility_s, *deliver),
             ).fetchall()
             rows.sort(key=lambda row: int(row[0]))
             return [
-                Received(str(row[0]), row[1], row[2], row[3], datetime.fromtimestamp(row[4], UTC))
+                Received(str(row[0]), row[1], row[2], row[3], datetime.fromtimestamp(row[4], UTC), row[5])
                 for row in rows
             ]
 
@@ -189,7 +204,7 @@ class SqliteQueue:
 
         def run(conn: sqlite3.Connection) -> MessagePage:
             rows = conn.execute(
-                "SELECT id, body, receive_count, sent_at, visible_at, source_queue, reason "
+                "SELECT id, body, receive_count, sent_at, visible_at, source_queue, reason, correlation_id "
                 "FROM queue_messages WHERE queue = ? AND id > ? ORDER BY id LIMIT ?",
                 (self.name, after, limit + 1),
             ).fetchall()
@@ -202,6 +217,7 @@ class SqliteQueue:
                     visible_at=datetime.fromtimestamp(row[4], UTC),
                     source_queue=row[5],
                     reason=row[6],
+                    correlation_id=row[7],
                 )
                 for row in rows[:limit]
             ]

@@ -21,6 +21,7 @@ from supporterflow.adapters.sqlite.database import Database, Tx, connect
 from supporterflow.adapters.sqlite.queues import SqliteQueue
 from supporterflow.adapters.sqlite.stream import record_change
 from supporterflow.declare import TableDef
+from supporterflow.logs import current_correlation_id
 from supporterflow.ports import (
     TTL_PRINCIPAL,
     Absent,
@@ -171,10 +172,11 @@ class SqliteTable:
     ) -> None:
         self._pk_sk(item)  # a bad key fails here, in the caller, not in the writer thread
         now = self._clock.now()
+        correlation_id = current_correlation_id()  # the writer thread does not have the context
 
         def run(tx: Tx) -> None:
             self._put_in(tx, item, now, condition)
-            _send_in(tx, then_send, now, self._db)
+            _send_in(tx, then_send, now, self._db, correlation_id)
 
         await self._db.write(run)
 
@@ -183,10 +185,11 @@ class SqliteTable:
     ) -> Item | None:
         self._pk_sk(key)
         now = self._clock.now()
+        correlation_id = current_correlation_id()
 
         def run(tx: Tx) -> Item | None:
             old = self._delete_in(tx, key, now, condition)
-            _send_in(tx, then_send, now, self._db)
+            _send_in(tx, then_send, now, self._db, correlation_id)
             return old
 
         return await self._db.write(run)
@@ -412,10 +415,14 @@ def _page(rows: list[Any], limit: int) -> Page:
     return Page(items, cursor)
 
 
-def _send_in(tx: Tx, outgoing: Sequence[Outgoing], now: datetime, db: Database) -> None:
+def _send_in(
+    tx: Tx, outgoing: Sequence[Outgoing], now: datetime, db: Database, correlation_id: str | None
+) -> None:
     for message in outgoing:
         if not (isinstance(message.queue, SqliteQueue) and message.queue.database is db):
             raise TypeError(
                 f"{message.queue.name} is not a queue of this database: it cannot share the commit"
             )
-        message.queue.send_in(tx, [message.body], now, message.delay_s)
+        message.queue.send_in(
+            tx, [message.body], now, message.delay_s, message.correlation_id or correlation_id
+        )

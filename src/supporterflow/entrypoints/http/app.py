@@ -9,7 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from supporterflow.bootstrap import Container
-from supporterflow.entrypoints.http import admin_api, apple, gdpr, google, supporter_events, system, users
+from supporterflow.entrypoints.http import (
+    admin,
+    admin_api,
+    apple,
+    gdpr,
+    google,
+    supporter_events,
+    system,
+    users,
+)
 from supporterflow.entrypoints.http.middleware import BodyLimit, RequestContext
 from supporterflow.entrypoints.http.responses import HttpError, error_response
 
@@ -32,6 +41,7 @@ def create_app(container: Container) -> Starlette:
         routes=[
             *system.routes(container),
             *admin_api.routes(container),
+            *admin.routes(container),
             *supporter_events.routes(container),
             *apple.routes(container),
             *google.routes(container),

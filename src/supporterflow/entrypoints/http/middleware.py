@@ -3,8 +3,6 @@ and the last line of defence that turns an unexpected exception into a JSON 500.
 
 from __future__ import annotations
 
-import random
-import re
 import time
 from typing import Any
 
@@ -12,12 +10,10 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supporterflow.entrypoints.http.responses import PayloadTooLarge, error_response
+from supporterflow.logs import CORRELATION_HEADER, new_correlation_id, valid_correlation_id
 from supporterflow.runtime.metrics import Metrics
 
 log = structlog.get_logger("supporterflow.http")
-
-CORRELATION_HEADER = "x-correlation-id"
-_VALID_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -36,11 +32,8 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, CORRELATION_HEADER.encode())
-        if incoming and _VALID_CORRELATION_ID.match(incoming):
-            correlation_id = incoming
-        else:
-            correlation_id = f"{random.getrandbits(128):032x}"  # unique, not secret: no system call
+        incoming = valid_correlation_id(_header(scope, CORRELATION_HEADER.encode()))
+        correlation_id = incoming or new_correlation_id()
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         started = time.perf_counter()
         status = 500
