@@ -15,7 +15,7 @@ import logging
 import random
 import re
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -90,13 +90,18 @@ def fingerprint(value: Any) -> str:
     return f"<redacted {digest}>"
 
 
-def scrub(value: Any) -> Any:
+def scrub(value: Any, text: Callable[[str], str] | None = None) -> Any:
+    """``value`` with the values of sensitive fields fingerprinted, at any depth; ``text``, when
+    given, also judges every other string (the dashboard's check of values by their shape)."""
     if isinstance(value, Mapping):
         return {
-            k: (fingerprint(v) if str(k).lower() in SENSITIVE_FIELDS else scrub(v)) for k, v in value.items()
+            k: (fingerprint(v) if str(k).lower() in SENSITIVE_FIELDS else scrub(v, text))
+            for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
+        return [scrub(v, text) for v in value]
+    if text is not None and isinstance(value, str):
+        return text(value)
     return value
 
 

@@ -25,7 +25,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from supporterflow.logs import SENSITIVE_FIELDS
+from supporterflow.logs import scrub
 
 __all__ = ["References", "fingerprint", "is_sensitive", "safe", "safe_json", "safe_text", "shown_id"]
 
@@ -63,16 +63,11 @@ def shown_id(value: str) -> str:
 
 def safe(value: Any) -> Any:
     """``value`` with sensitive fields and sensitive-looking strings fingerprinted, at any depth."""
-    if isinstance(value, dict):
-        return {
-            k: (fingerprint(json.dumps(v, default=str)) if str(k).lower() in SENSITIVE_FIELDS else safe(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [safe(v) for v in value]
-    if isinstance(value, str):
-        return fingerprint(value) if is_sensitive(value) else safe_text(value)
-    return value
+    return scrub(value, _safe_string)
+
+
+def _safe_string(value: str) -> str:
+    return fingerprint(value) if is_sensitive(value) else safe_text(value)
 
 
 def safe_text(text: str) -> str:
