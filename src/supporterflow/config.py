@@ -13,6 +13,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -39,6 +40,21 @@ def _check_destination(url: str) -> None:
     scheme, separator, rest = url.partition("://")
     if separator and (scheme != "s3" or not rest.split("/", 1)[0]):
         raise ValueError(f"{url!r}: an export destination is a directory or s3://bucket/prefix")
+
+
+ADMIN_OIDC_ALLOWED_KINDS = ("email", "sub", "group")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _check_web_url(url: str) -> None:
+    """An absolute https URL; plain http only on this machine or for an emulator
+    (``http://oidc.emulator``), where nothing crosses a network."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    if parts.scheme == "http" and host not in _LOCAL_HOSTS and not host.endswith(".emulator"):
+        raise ValueError(f"{url!r}: use https (plain http only for localhost or an emulator)")
 
 
 class Settings(BaseSettings):
@@ -101,6 +117,20 @@ class Settings(BaseSettings):
     """Longest wait for in-flight work on SIGTERM."""
     admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Comma-separated keys for `/admin` (`x-api-key`); the local profile makes one up when unset."""
+    admin_oidc_issuer: str | None = None
+    """OpenID provider for `/admin` sign-in (discovery: `<issuer>/.well-known/openid-configuration`)."""
+    admin_oidc_client_id: str | None = None
+    """The dashboard's client id at that provider (the ID token's audience); required with the issuer."""
+    admin_oidc_client_secret: SecretStr | None = None
+    """The client's secret; unset for a public client (PKCE only)."""
+    admin_oidc_allowed: CommaList = Field(default_factory=list)
+    """Comma-separated `email:<address>`, `sub:<subject>`, `group:<name>` let in by OIDC; empty: nobody."""
+    admin_oidc_groups_claim: str = "groups"
+    """ID token claim (a string or a list) that `group:` entries of `SF_ADMIN_OIDC_ALLOWED` match."""
+    admin_oidc_scopes: str = "openid email"
+    """Space-separated scopes asked of the provider; must include `openid`."""
+    admin_oidc_redirect_url: str | None = None
+    """OIDC callback URL registered with the provider; unset: `/admin/login/oidc/callback` on this host."""
 
     # Apple
     apple_root_certs: CommaList = Field(default_factory=list)
@@ -181,6 +211,10 @@ class Settings(BaseSettings):
     keeps it in `identity-hash.key` beside the database). Never change it: see docs/identity-hash.md."""
     supporter_events_retention_days: int = Field(default=30, gt=0)
     """How long an accepted supporter event (and its Idempotency-Key) is kept."""
+    activity_retention_days: int | None = Field(default=None, ge=0)
+    """How long a subscription's activity (fetches, state changes, links) is kept for the
+    dashboard's timeline; 0 records none. Unset: 90 on the local profile, 0 on `aws`, where each
+    change recorded is one more DynamoDB write (docs/aws.md, cost model)."""
 
     # Downstream services
     user_service_url: str | None = None
@@ -210,6 +244,7 @@ class Settings(BaseSettings):
         "user_api_keys",
         "producer_api_keys",
         "admin_api_keys",
+        "admin_oidc_allowed",
         "export_formats",
         mode="before",
     )
@@ -250,6 +285,44 @@ class Settings(BaseSettings):
             if not (sep and name and key):
                 raise ValueError("each producer API key must be written name:key")
         return value
+
+    @field_validator("admin_oidc_allowed")
+    @classmethod
+    def _allowed_operators(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            kind, sep, name = entry.partition(":")
+            if not sep or kind not in ADMIN_OIDC_ALLOWED_KINDS or not name.strip():
+                raise ValueError(
+                    "each entry is email:<address>, sub:<subject> or group:<name> (comma-separated)"
+                )
+        return value
+
+    @field_validator("admin_oidc_scopes")
+    @classmethod
+    def _openid_scope(cls, value: str) -> str:
+        if "openid" not in value.split():
+            raise ValueError("the scopes must include openid (space-separated, e.g. 'openid email')")
+        return value
+
+    @field_validator("admin_oidc_issuer", "admin_oidc_redirect_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_web_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _admin_oidc_is_complete(self) -> Settings:
+        issuer, client_id = self.admin_oidc_issuer, self.admin_oidc_client_id
+        if issuer and not client_id:
+            raise ValueError("SF_ADMIN_OIDC_ISSUER is set: set SF_ADMIN_OIDC_CLIENT_ID too")
+        if client_id and not issuer:
+            raise ValueError("SF_ADMIN_OIDC_CLIENT_ID is set: set SF_ADMIN_OIDC_ISSUER too")
+        if self.admin_oidc_client_secret is not None and not issuer:
+            raise ValueError(
+                "SF_ADMIN_OIDC_CLIENT_SECRET is set: set SF_ADMIN_OIDC_ISSUER and SF_ADMIN_OIDC_CLIENT_ID too"
+            )
+        return self
 
     @model_validator(mode="after")
     def _aws_profile_is_complete(self) -> Settings:
@@ -294,6 +367,14 @@ class Settings(BaseSettings):
     @property
     def supporter_events_retention(self) -> timedelta:
         return timedelta(days=self.supporter_events_retention_days)
+
+    @property
+    def activity_retention(self) -> timedelta | None:
+        """How long activity rows are kept; None when none are recorded."""
+        days = self.activity_retention_days
+        if days is None:
+            days = 90 if self.profile == "local" else 0
+        return timedelta(days=days) if days else None
 
 
 def reference_table() -> str:

@@ -16,7 +16,7 @@ import random
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -55,6 +55,36 @@ SENSITIVE_FIELDS = frozenset(
         "private_key",
     }
 )
+
+
+#: Values that are sensitive by their shape, whatever their field's name: an email address, a
+#: phone number, a Google purchase token (a Google subscription's ``subscriptionId``), a receipt or
+#: another long base64 blob. ``_EMBEDDED`` finds them inside free text (an error message).
+_EMAIL: Final = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
+_PHONE: Final = re.compile(r"^(\+\d{6,15}|0\d{9,10})$")
+_EMBEDDED: Final = re.compile(
+    r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}"  # an email address
+    r"|\b[a-z]{10,40}\.[A-Za-z0-9_-]{20,}"  # a Google purchase token
+    r"|[A-Za-z0-9+/=_-]{120,}"  # a receipt or another long blob
+    r"|\+\d{10,15}\b|\b0\d{10}\b"  # a phone number
+)
+_GOOGLE_TOKEN: Final = re.compile(r"^[a-z]{10,40}\.[A-Za-z0-9_-]{20,}$")
+_BLOB: Final = re.compile(r"^[A-Za-z0-9+/=_-]{120,}$")
+
+
+def looks_sensitive(value: str) -> bool:
+    compact = value.replace(" ", "")
+    return bool(
+        _EMAIL.fullmatch(value) or _PHONE.match(compact) or _GOOGLE_TOKEN.match(value) or _BLOB.match(value)
+    )
+
+
+def redact_text(value: str) -> str:
+    """A string fit to log or show: fingerprinted whole when it looks sensitive, else with every
+    sensitive-looking value inside it fingerprinted."""
+    if looks_sensitive(value):
+        return fingerprint(value)
+    return _EMBEDDED.sub(lambda match: fingerprint(match.group(0)), value)
 
 
 def new_correlation_id() -> str:
@@ -116,7 +146,9 @@ def redacted_json(body: bytes, width: int | None = None) -> str:
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
-        event_dict[key] = fingerprint(value) if key.lower() in SENSITIVE_FIELDS else scrub(value)
+        if key == "event":
+            continue  # the message itself: a constant of the code, never data
+        event_dict[key] = fingerprint(value) if key.lower() in SENSITIVE_FIELDS else scrub(value, redact_text)
     return event_dict
 
 

@@ -24,6 +24,7 @@ from supporterflow.functions.google_oauth import google_oauth
 from supporterflow.functions.google_update import feast_google_update, google_update
 from supporterflow.functions.soft_opt_in import soft_opt_in
 from supporterflow.functions.soi_dlq import soi_dlq
+from supporterflow.functions.subscription_activity import record_activity
 from supporterflow.functions.supporter_consume import supporter_consume
 
 SUBSCRIPTIONS = TableDef(
@@ -95,6 +96,12 @@ SUPPORTER_EVENTS = TableDef(
     ttl_attribute="ttl",
 )
 
+# The dashboard's timeline of each subscription (functions/subscription_activity.py): one row per
+# fetch, state change, expiry or link, expiring after SF_ACTIVITY_RETENTION_DAYS.
+SUBSCRIPTION_ACTIVITY = TableDef(
+    "subscription-activity", hash_key="subscriptionId", sort_key="at", ttl_attribute="ttl"
+)
+
 # One audit entry per GDPR erasure (functions/gdpr_erase.py): an id, when, what was removed and a
 # sha256 of the user id, never the id itself.
 GDPR_ERASURES = TableDef("gdpr-erasures", hash_key="id")
@@ -155,7 +162,14 @@ FEAST_GOOGLE_ACQUISITION_EVENTS_QUEUE = QueueDef(
 DAILY_EXPORT = "3 0 * * *"
 
 TOPOLOGY = Topology(
-    tables=(SUBSCRIPTIONS, SUBSCRIPTION_EVENTS, USER_SUBSCRIPTIONS, SUPPORTER_EVENTS, GDPR_ERASURES),
+    tables=(
+        SUBSCRIPTIONS,
+        SUBSCRIPTION_EVENTS,
+        USER_SUBSCRIPTIONS,
+        SUPPORTER_EVENTS,
+        GDPR_ERASURES,
+        SUBSCRIPTION_ACTIVITY,
+    ),
     queues=(
         SUPPORTER_EVENTS_TO_DELIVER,
         APPLE_SUBSCRIPTIONS_TO_FETCH,
@@ -213,6 +227,9 @@ TOPOLOGY = Topology(
         # (the link endpoints) goes to the retry queue after two tries instead of holding the
         # stream; by its next delivery the subscription is usually stored.
         OnChange("user-subscriptions", frozenset({"INSERT"}), feast_acquisition_router, max_attempts=2),
+        # The dashboard's timeline (off on aws unless SF_ACTIVITY_RETENTION_DAYS is set).
+        OnChange("subscriptions", frozenset({"INSERT", "MODIFY", "REMOVE"}), record_activity),
+        OnChange("user-subscriptions", frozenset({"INSERT", "REMOVE"}), record_activity),
     ),
     schedules=(
         Every(6 * 3600, apple_revalidate),

@@ -14,11 +14,13 @@ import httpx
 import pytest
 
 from supporterflow.adapters.clock import FrozenClock
-from supporterflow.bootstrap import Container
+from supporterflow.bootstrap import Container, identity_key
 from supporterflow.entrypoints.http import create_app
 from supporterflow.entrypoints.http.admin.display import References, fingerprint, safe, shown_id
+from supporterflow.functions.gdpr_erase import user_hash
+from supporterflow.runtime.process import Runtime
 from supporterflow.topology import TOPOLOGY
-from tests.support import open_container
+from tests.support import drive, open_container
 
 KEY = "test-admin-key"
 NOW = "2026-03-01T12:00:00+00:00"
@@ -166,7 +168,7 @@ async def test_dead_letters_are_shown_with_reasons_and_replayed_after_a_confirma
     await store_story(container)
     page = await browser.get(f"/admin/queues/{DLQ}/dead-letters")
     assert page.status_code == 200
-    assert "Retry: ERPNext answered 503 for sha256:" in page.text
+    assert "Retry: ERPNext answered 503 for &lt;redacted " in page.text
     assert_nothing_sensitive(page.text)
     ids = re.findall(r'name="id" value="([^"]+)"', page.text)
     assert len(ids) == 2
@@ -282,3 +284,49 @@ async def test_the_overview_draws_each_queues_trend_from_its_samples(
     points = re.search(r'<polyline points="([^"]+)"', row)
     assert points is not None
     assert len(points.group(1).split()) == 3
+
+
+async def test_the_timeline_shows_each_fetch_state_change_link_and_expiry_recorded(
+    browser: httpx.AsyncClient, container: Container
+) -> None:
+    """The activity subscriptions (``record_activity``) run as the runtime runs them."""
+    assert isinstance(container.clock, FrozenClock)
+    clock = container.clock
+    subscriptions = container.tables["subscriptions"]
+    row = {
+        "subscriptionId": APPLE_ID,
+        "platform": "ios",
+        "status": "active",
+        "fetchedAt": "2026-03-01T12:00:00.000Z",
+    }
+    await subscriptions.put({**row, "receipt": RECEIPT})
+    clock.advance(60)
+    await subscriptions.put(
+        {**row, "receipt": RECEIPT, "fetchedAt": "2026-03-01T12:01:00.000Z"}
+    )  # same state
+    clock.advance(60)
+    await subscriptions.put({**row, "status": "billing_retry", "fetchedAt": "2026-03-01T12:02:00.000Z"})
+    clock.advance(60)
+    await container.tables["user-subscriptions"].put({"userId": "user-9", "subscriptionId": APPLE_ID})
+    activity = container.tables["subscription-activity"]
+
+    async def recorded() -> bool:
+        return len((await activity.query(APPLE_ID)).items) == 4
+
+    await drive(Runtime(container, http=False), recorded)
+
+    found = await browser.post("/admin/search", data={"q": APPLE_ID})
+    html = (await browser.get(found.headers["location"])).text
+    timeline = html[html.index('id="timeline"') :]
+    titles = re.findall(r"<strong>([^<]+)</strong>", timeline)
+    user = user_hash("user-9", identity_key(container.settings))[:12]
+    assert titles == [
+        "fetched: active",
+        "fetched: active",
+        "state: active → billing_retry",
+        f"linked to user #{user}",
+    ]
+    assert f"user-9</a> (#{user})" in html
+    assert_nothing_sensitive(html)
+    rows = (await activity.query(APPLE_ID)).items
+    assert all("receipt" not in json.dumps(r) and "user-9" not in json.dumps(r) for r in rows)

@@ -55,3 +55,27 @@ def test_log_lines_are_json_with_the_bound_correlation_id(capsys: pytest.Capture
     assert lines[0]["correlation_id"] == "c-1"
     assert "k-9" not in json.dumps(lines[0])
     assert lines[1]["event"] == "from the standard library"
+
+
+GOOGLE_TOKEN = "oikebkpxboycddzrimulgbdw.AO-J1OwMzjU-KeHqK8b288GmSMbT2lJS1T0bKjk8q6_ABkduxUOerNYLFRplQjbt"
+
+
+def test_values_are_also_judged_by_their_shape_whatever_their_field() -> None:
+    """A Google subscription's id is its purchase token: ``subscription_id=`` must not log it."""
+    line = redact(
+        None,
+        "info",
+        {
+            "event": "subscription updated",
+            "subscription_id": GOOGLE_TOKEN,
+            "apple_id": "2000000123456789",
+            "error": "Retry('no user for dante@example.com, token " + GOOGLE_TOKEN + "')",
+            "nested": {"contact": "+447847000000", "receipt_like": "MIIT" + "A" * 200},
+        },
+    )
+    text = json.dumps(line)
+    for secret in (GOOGLE_TOKEN, "dante@example.com", "+447847000000", "MIIT" + "A" * 100):
+        assert secret not in text
+    assert line["apple_id"] == "2000000123456789"  # plain ids stay readable
+    assert line["error"].startswith("Retry('no user for <redacted ")
+    assert line["event"] == "subscription updated"

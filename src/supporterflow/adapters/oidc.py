@@ -74,7 +74,7 @@ _FIXED_MESSAGES: Final = (
 _MALFORMED: Final = "access token: malformed (not a signed JWT)"
 
 
-def _usable(key: jwt.PyJWK) -> bool:
+def usable_key(key: jwt.PyJWK) -> bool:
     """A public signing key with a ``kid``, of a type we verify with its own algorithm: RSA with
     RS256, P-256 with ES256 (whatever the JWK's ``alg`` says, PyJWT built the key from it)."""
     if key.public_key_use not in (None, "sig") or not isinstance(key.key_id, str) or not key.key_id:
@@ -230,7 +230,7 @@ class OidcUserTokens:
         if not isinstance(body, dict):
             raise Retry("the OIDC issuer's keys are not a JWK Set")
         try:
-            keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(body) if _usable(key)}
+            keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(body) if usable_key(key)}
         except jwt.PyJWTError as error:
             raise Retry(f"the OIDC issuer's keys: {error}") from None
         if not keys:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from supporterflow.adapters.acquisition_api import HttpAcquisitionApi, split_endpoint
 from supporterflow.adapters.apple import split_url
@@ -13,7 +14,7 @@ from supporterflow.adapters.identity_api import HttpIdentityApi
 from supporterflow.adapters.oidc import OidcUserTokens
 from supporterflow.adapters.outbound import AiohttpTransport, AsgiTransport, Transport
 from supporterflow.adapters.user_service import HttpUserService
-from supporterflow.bootstrap.parts import Downstream, NotConfigured, secret, transport_for
+from supporterflow.bootstrap.parts import Downstream, NotConfigured, keep, secret, transport_for
 from supporterflow.bootstrap.stores import apple, google
 from supporterflow.config import Settings
 from supporterflow.emulators.acquisition_api import create_acquisition_api_app
@@ -70,6 +71,7 @@ def downstream_clients(settings: Settings, metrics: Metrics) -> Downstream:
 
     identity_api(settings, metrics, found)
     user_tokens(settings, metrics, found)
+    admin_oidc(settings, found)
     acquisition_api(settings, metrics, found)
     apple(settings, metrics, found)
     google(settings, metrics, found)
@@ -136,6 +138,18 @@ def user_tokens(settings: Settings, metrics: Metrics, found: Downstream) -> None
         user_id_claim=settings.oidc_user_id_claim,
         metrics=metrics,
     )
+
+
+def admin_oidc(settings: Settings, found: Downstream) -> None:
+    """The transport to the dashboard's OpenID provider (``SF_ADMIN_OIDC_ISSUER``), None when
+    unset. Its discovery document, token endpoint and keys are called with absolute URLs, as a
+    provider may serve them from other hosts than the issuer's. There is no in-process emulator
+    here: the browser must reach the provider too (``supporterflow emulate oidc`` does)."""
+    if not settings.admin_oidc_issuer:
+        found.clients["admin_oidc_transport"] = None
+        return
+    parts = urlsplit(settings.admin_oidc_issuer)
+    found.clients["admin_oidc_transport"] = keep(found, AiohttpTransport(f"{parts.scheme}://{parts.netloc}"))
 
 
 def oidc_emulator_directory(settings: Settings) -> Path:

@@ -8,8 +8,13 @@ access tokens RS256 with header ``{"kid", "alg"}``. The claims of an access toke
 ``uid`` (Okta's user id), ``scp`` (a list of scopes), ``auth_time``, ``sub`` (the login) and
 the Guardian's custom claim ``legacy_identity_id`` (the identity id).
 
-Nobody logs in here: ``POST /__emulator/tokens`` (and :meth:`OidcIssuer.token` in-process)
-mint a token for whatever claims the caller asks, which is what tests and the demo need.
+Access tokens are minted on demand: ``POST /__emulator/tokens`` (and :meth:`OidcIssuer.token`
+in-process) mint a token for whatever claims the caller asks, which is what tests and the demo
+need. For the dashboard's sign-in there is also the authorization code flow (OpenID Connect Core
+§3.1 with PKCE, RFC 7636): ``GET /v1/authorize`` approves at once, as the configured operator
+(``POST /__emulator/sign-in`` changes who, makes it answer an ``error`` instead, or makes the ID
+tokens misbehave), and ``POST /v1/token`` exchanges the code, once, for an ID token carrying the
+``nonce``, after checking the client, the redirect URI and the PKCE verifier.
 ``POST /__emulator/rotate`` signs with a new key from then on and keeps publishing the old one
 for the tokens already issued, as issuers do. Written from Okta's documented formats, not from
 supporterflow's adapter: it never imports ``supporterflow.domain``, ``functions`` or
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -27,13 +33,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from supporterflow.emulators.control import (
@@ -56,8 +63,20 @@ USER_ID_CLAIM: Final = "legacy_identity_id"
 TOKEN_LIFETIME_S: Final = 3600
 JWKS_MAX_AGE_S: Final = 3600
 
+DEFAULT_LOGIN_CLIENT_ID: Final = "sf-dashboard"
+"""The client the authorization endpoint knows unless told otherwise (the dashboard)."""
+DEFAULT_OPERATOR: Final[dict[str, Any]] = {
+    "sub": "00uoperator000000001",
+    "email": "operator@example.com",
+    "email_verified": True,
+}
+"""Who the authorization endpoint signs in unless told otherwise."""
+CODE_LIFETIME_S: Final = 60
+
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 JWKS_PATH: Final = "/v1/keys"
+AUTHORIZE_PATH: Final = "/v1/authorize"
+TOKEN_PATH: Final = "/v1/token"  # noqa: S105 (a path)
 KEY_FILE_PATTERN: Final = "oidc-key-{:04d}.pem"
 _KEY_FILE = re.compile(r"oidc-key-(\d{4,})\.pem")
 
@@ -110,6 +129,18 @@ class OidcIssuer:
     directory: Path | None = None
     minted: int = field(default=0, compare=False)
     _numbers: list[int] = field(default_factory=list, repr=False, compare=False)
+    # The authorization code flow (the dashboard's sign-in).
+    login_client_id: str = DEFAULT_LOGIN_CLIENT_ID
+    login_client_secret: str | None = None
+    """None: a public client (PKCE alone); else the token endpoint wants it (basic or post)."""
+    operator: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPERATOR))
+    """The claims of the person ``/v1/authorize`` signs in (``sub``, ``email``, ``groups``…)."""
+    sign_in_error: str | None = None
+    """When set, ``/v1/authorize`` sends the browser back with this ``error`` (``access_denied``)."""
+    id_token_claims: dict[str, Any] = field(default_factory=dict)
+    """Claims replaced in every ID token (None removes one): a provider misbehaving on purpose
+    (another ``nonce``, ``aud``, an ``exp`` in the past)."""
+    _grants: dict[str, _Grant] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -180,12 +211,28 @@ class OidcIssuer:
         base = base_url.rstrip("/")
         return {
             "issuer": self.url,
+            "authorization_endpoint": f"{base}{AUTHORIZE_PATH}",
+            "token_endpoint": f"{base}{TOKEN_PATH}",
             "jwks_uri": f"{base}{JWKS_PATH}",
             "response_types_supported": ["code", "token", "id_token"],
+            "grant_types_supported": ["authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid", "profile", "email", DEFAULT_SCOPE],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", USER_ID_CLAIM],
+            "scopes_supported": ["openid", "profile", "email", "groups", DEFAULT_SCOPE],
+            "claims_supported": [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "nonce",
+                "email",
+                "email_verified",
+                "groups",
+                USER_ID_CLAIM,
+            ],
         }
 
     def rotate(self, *, retire_previous: bool = False) -> str:
@@ -250,11 +297,53 @@ class OidcIssuer:
         self.minted += 1
         return jwt.encode(claims, signing_key or self.signing_key, algorithm="RS256", headers=header)
 
+    def grant(self, *, client_id: str, redirect_uri: str, code_challenge: str, nonce: str | None) -> str:
+        """A new authorization code for the operator, good once within ``CODE_LIFETIME_S``."""
+        now = time.monotonic()
+        self._grants = {code: g for code, g in self._grants.items() if g.expires_s > now}
+        code = secrets.token_urlsafe(32)
+        self._grants[code] = _Grant(
+            client_id, redirect_uri, code_challenge, nonce, dict(self.operator), now + CODE_LIFETIME_S
+        )
+        return code
+
+    def redeem(self, code: str) -> _Grant | None:
+        """What ``code`` was granted for, once; None when unknown, used or expired."""
+        grant = self._grants.pop(code, None)
+        return grant if grant is not None and grant.expires_s > time.monotonic() else None
+
+    def id_token(self, grant: _Grant, *, now_s: float | None = None) -> str:
+        """The ID token of a redeemed code (OIDC Core §2): the operator's claims, this client as
+        the audience, the ``nonce`` the client sent; then ``id_token_claims`` over them."""
+        issued = int(time.time() if now_s is None else now_s)
+        claims: dict[str, Any] = {
+            **grant.user,
+            "iss": self.url,
+            "aud": grant.client_id,
+            "iat": issued,
+            "exp": issued + TOKEN_LIFETIME_S,
+            "auth_time": issued,
+        }
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
+        for name, value in self.id_token_claims.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        self.minted += 1
+        return jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": self.key_id})
+
     # The control API's view of the issuer (EmulatorState).
 
     def reset(self) -> None:
-        """Nothing to forget but the count: keys stay, as tokens already handed out must verify."""
+        """Keys stay, as tokens already handed out must verify; the count, the codes not yet
+        redeemed and any misbehaviour are forgotten, and the default operator signs in again."""
         self.minted = 0
+        self._grants.clear()
+        self.operator = dict(DEFAULT_OPERATOR)
+        self.sign_in_error = None
+        self.id_token_claims = {}
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -265,8 +354,34 @@ class OidcIssuer:
             "tokens_minted": self.minted,
         }
 
+    def sign_in_snapshot(self) -> dict[str, Any]:
+        """What ``POST /__emulator/sign-in`` set: who signs in, how it misbehaves."""
+        return {
+            "login_client_id": self.login_client_id,
+            "operator": self.operator,
+            "sign_in_error": self.sign_in_error,
+            "id_token_claims": sorted(self.id_token_claims),
+            "codes_outstanding": len(self._grants),
+        }
+
     def close(self) -> None:
         """Nothing is held open (the keys are written when made)."""
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """What an authorization code stands for until it is redeemed (once)."""
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    nonce: str | None
+    user: dict[str, Any]
+    expires_s: float
+
+
+def _pkce_challenge(verifier: str) -> str:
+    return _b64url(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
 
 
 def _okta_uid(subject: str) -> str:
@@ -329,6 +444,62 @@ def parse_token_request(body: Any) -> tuple[dict[str, Any], int]:
     return overrides, int(expires_in)
 
 
+def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
+    """An error as RFC 6749 §5.2 writes it."""
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={"cache-control": "no-store"},
+    )
+
+
+def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[str, str | None] | None:
+    """``(client_id, client_secret)`` from HTTP Basic (RFC 6749 §2.3.1: each form-encoded first)
+    or from the form; None when the Basic header cannot be read."""
+    authorization = request.headers.get("authorization", "")
+    if authorization.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(authorization.removeprefix("Basic "), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        client_id, _, client_secret = decoded.partition(":")
+        return unquote_plus(client_id), unquote_plus(client_secret)
+    secret = form.get("client_secret")
+    return (form.get("client_id") or [""])[0], secret[0] if secret else None
+
+
+def parse_sign_in(body: Any) -> dict[str, Any]:
+    """The changes ``POST /__emulator/sign-in`` asks for: ``operator`` (the claims of who signs in,
+    with a ``sub``), ``error`` (an OAuth error code the authorization endpoint answers with;
+    null: approve again) and ``id_token_claims`` (claims replaced in every ID token)."""
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    errors: list[str] = []
+    changes: dict[str, Any] = {}
+    if "operator" in body:
+        operator = body["operator"]
+        if not isinstance(operator, dict) or not isinstance(operator.get("sub"), str) or not operator["sub"]:
+            errors.append("operator must be an object of claims with a non-empty sub")
+        else:
+            changes["operator"] = operator
+    if "error" in body:
+        if body["error"] is not None and not (isinstance(body["error"], str) and body["error"]):
+            errors.append("error must be an OAuth error code (e.g. access_denied) or null")
+        else:
+            changes["sign_in_error"] = body["error"]
+    if "id_token_claims" in body:
+        if not isinstance(body["id_token_claims"], dict):
+            errors.append("id_token_claims must be an object")
+        else:
+            changes["id_token_claims"] = body["id_token_claims"]
+    unknown = sorted(set(body) - {"operator", "error", "id_token_claims"})
+    if unknown:
+        errors.append(f"unknown fields: {', '.join(unknown)}")
+    if errors:
+        raise BadRequest(*errors)
+    return changes
+
+
 def create_oidc_app(
     issuer: OidcIssuer, *, latency_ms: float = 0.0, jwks_max_age_s: int = JWKS_MAX_AGE_S
 ) -> Starlette:
@@ -354,6 +525,92 @@ def create_oidc_app(
             {"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": scope}
         )
 
+    async def authorize(request: Request) -> Response:
+        """Approves at once as ``issuer.operator``. A request naming another client or a
+        redirect URI that is not an absolute URL is answered here, not redirected (RFC 6749
+        §4.1.2.1); anything else wrong goes back to the client as ``error``."""
+        query = request.query_params
+        if query.get("client_id") != issuer.login_client_id:
+            return _oauth_error(400, "invalid_client", "unknown client_id")
+        redirect_uri = query.get("redirect_uri", "")
+        target = urlsplit(redirect_uri)
+        if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
+            return _oauth_error(400, "invalid_request", "redirect_uri must be an absolute http(s) URL")
+        state = query.get("state")
+
+        def back(**values: str) -> Response:
+            if state is not None:
+                values["state"] = state
+            separator = "&" if target.query else "?"
+            return RedirectResponse(f"{redirect_uri}{separator}{urlencode(values)}", status_code=302)
+
+        if issuer.sign_in_error is not None:
+            return back(error=issuer.sign_in_error, error_description="The emulated provider said no")
+        if query.get("response_type") != "code":
+            return back(error="unsupported_response_type", error_description="Only code is supported")
+        if "openid" not in query.get("scope", "").split():
+            return back(error="invalid_scope", error_description="The scope must include openid")
+        challenge = query.get("code_challenge", "")
+        if query.get("code_challenge_method") != "S256" or not challenge:
+            return back(error="invalid_request", error_description="PKCE (S256) is required")
+        code = issuer.grant(
+            client_id=issuer.login_client_id,
+            redirect_uri=redirect_uri,
+            code_challenge=challenge,
+            nonce=query.get("nonce"),
+        )
+        return back(code=code)
+
+    async def token_endpoint(request: Request) -> Response:
+        """The code, with its PKCE verifier, for an ID token (and an access token)."""
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        credentials = _client_credentials(request, form)
+        if credentials is None or credentials[0] != issuer.login_client_id:
+            return _oauth_error(401, "invalid_client", "unknown client")
+        expected_secret = issuer.login_client_secret
+        given_secret = credentials[1] or ""
+        if expected_secret is not None and not hmac.compare_digest(
+            given_secret.encode(), expected_secret.encode()
+        ):
+            return _oauth_error(401, "invalid_client", "wrong client secret")
+
+        def one(name: str) -> str:
+            return (form.get(name) or [""])[0]
+
+        if one("grant_type") != "authorization_code":
+            return _oauth_error(400, "unsupported_grant_type", "only authorization_code")
+        grant = issuer.redeem(one("code"))
+        if grant is None:
+            return _oauth_error(400, "invalid_grant", "unknown, expired or already used code")
+        if grant.client_id != credentials[0] or grant.redirect_uri != one("redirect_uri"):
+            return _oauth_error(
+                400, "invalid_grant", "the code was issued for another client or redirect_uri"
+            )
+        if not hmac.compare_digest(_pkce_challenge(one("code_verifier")), grant.code_challenge):
+            return _oauth_error(400, "invalid_grant", "the PKCE code_verifier does not match")
+        subject = str(grant.user.get("sub", ""))
+        no_user_id: dict[str, Any] = {USER_ID_CLAIM: None}
+        access_token = issuer.token(sub=subject, scp=["openid"], **no_user_id)
+        return JSONResponse(
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": TOKEN_LIFETIME_S,
+                "id_token": issuer.id_token(grant),
+                "scope": "openid",
+            },
+            headers={"cache-control": "no-store"},
+        )
+
+    async def sign_in(request: Request) -> Response:
+        try:
+            changes = parse_sign_in(await read_json(request))
+        except BadRequest as error:
+            return bad_request(error)
+        for name, value in changes.items():
+            setattr(issuer, name, value)
+        return JSONResponse(issuer.sign_in_snapshot())
+
     async def rotate(request: Request) -> Response:
         raw = await request.body()
         retire = False
@@ -373,11 +630,14 @@ def create_oidc_app(
         routes=[
             Route(DISCOVERY_PATH, discovery, methods=["GET"]),
             Route(JWKS_PATH, keys, methods=["GET"]),
+            Route(AUTHORIZE_PATH, authorize, methods=["GET"]),
+            Route(TOKEN_PATH, token_endpoint, methods=["POST"]),
         ],
         state=issuer,
         control=EmulatorControl(latency_ms),
         control_routes=[
             Route(f"{CONTROL_PREFIX}/tokens", mint, methods=["POST"]),
             Route(f"{CONTROL_PREFIX}/rotate", rotate, methods=["POST"]),
+            Route(f"{CONTROL_PREFIX}/sign-in", sign_in, methods=["POST"]),
         ],
     )

@@ -1,14 +1,16 @@
-"""One subscription's story for operators (the dashboard's timeline): the notifications stored for
-it, the state the last fetch left, and the users linked to it, in time order.
+"""One subscription's story for operators (the dashboard's timeline), in time order: the
+notifications stored for it, and its activity (``functions/subscription_activity.py``: each
+fetch that changed it, its state changes, links and unlinks, its expiry).
 
-What is not stored is not shown: each fetch replaces the row (its ``fetchedAt`` is the last
-one), and the change stream keeps 24 hours, so earlier states are not on the timeline."""
+Where no activity was recorded (``SF_ACTIVITY_RETENTION_DAYS=0``, or older than it), the timeline
+falls back on what the rows hold: the state the last fetch left and the current links."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from supporterflow.functions.subscription_activity import STATE_FIELDS
 from supporterflow.ports import Item, Table
 
 __all__ = ["SubscriptionTimeline", "TimelineEntry", "subscription_timeline"]
@@ -17,7 +19,7 @@ LINKS_INDEX: Final = "subscriptionId-userId"
 #: Enough for any real subscription (a notification per renewal); the page says when cut.
 MAX_ENTRIES: Final = 1000
 
-EntryKind = Literal["notification", "fetch", "link"]
+EntryKind = Literal["notification", "fetch", "link", "removed"]
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,14 @@ def _notification(event: Item) -> TimelineEntry:
 
 
 def _fetch(row: Item) -> TimelineEntry:
-    fields = {
-        name: row[name]
-        for name in (
-            "status",
-            "autoRenewing",
-            "startTimestamp",
-            "endTimestamp",
-            "cancellationTimestamp",
-            "productId",
-            "billingPeriod",
-            "environment",
-            "supersededBy",
-            "linkedPurchaseToken",
-        )
-        if row.get(name) not in (None, "")
-    }
+    fields = {name: row[name] for name in (*STATE_FIELDS, "environment") if row.get(name) not in (None, "")}
     return TimelineEntry(str(row.get("fetchedAt", "")), "fetch", f"fetched: {row.get('status', '?')}", fields)
+
+
+def _activity(row: Item) -> TimelineEntry:
+    return TimelineEntry(
+        str(row.get("timestamp", "")), row["kind"], str(row["title"]), dict(row.get("fields") or {})
+    )
 
 
 def _link(link: Item) -> TimelineEntry:
@@ -98,12 +91,18 @@ async def subscription_timeline(
     subscriptions: Table,
     subscription_events: Table,
     user_subscriptions: Table,
+    subscription_activity: Table,
 ) -> SubscriptionTimeline:
     row = await subscriptions.get({"subscriptionId": subscription_id})
     events, cut = await _all(subscription_events, subscription_id)
     links, links_cut = await _all(user_subscriptions, subscription_id, index=LINKS_INDEX)
-    entries = [_notification(e) for e in events] + [_link(link) for link in links]
-    if row is not None and row.get("fetchedAt"):
-        entries.append(_fetch(row))
+    activity, activity_cut = await _all(subscription_activity, subscription_id)
+    entries = [_notification(e) for e in events]
+    if activity:
+        entries += [_activity(a) for a in activity]
+    else:
+        entries += [_link(link) for link in links]
+        if row is not None and row.get("fetchedAt"):
+            entries.append(_fetch(row))
     entries.sort(key=lambda entry: entry.at)
-    return SubscriptionTimeline(subscription_id, row, entries, links, cut or links_cut)
+    return SubscriptionTimeline(subscription_id, row, entries, links, cut or links_cut or activity_cut)

@@ -19,6 +19,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,13 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=120, no_color=True)
 
 
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 def demo_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="loopback port for the service")] = 8080,
     keep_running: Annotated[
@@ -69,6 +77,9 @@ def demo_command(
         Path | None,
         typer.Option(help="keep the database and emulator state here (an empty or new directory)"),
     ] = None,
+    log_level: Annotated[
+        LogLevel, typer.Option(help="the service's log lines shown beside the story (errors only by default)")
+    ] = LogLevel.error,
 ) -> None:
     """Start the service with its emulators and walk through a scripted story, step by step."""
     console = _console()
@@ -83,7 +94,7 @@ def demo_command(
     directory = data_dir or Path(tempfile.mkdtemp(prefix="supporterflow-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        settings = demo_settings(directory, port)
+        settings = demo_settings(directory, port, log_level.value)
     except ConfigurationError as error:
         console.print(f"[red]configuration error:[/red] {error}")
         raise typer.Exit(2) from None

@@ -68,10 +68,10 @@ def demo_topology(topology: Topology = SERVICE_TOPOLOGY) -> Topology:
     )
 
 
-def demo_settings(data_dir: Path, port: int) -> Settings:
+def demo_settings(data_dir: Path, port: int, log_level: str = "error") -> Settings:
     """The local profile with everything under ``data_dir``; other ``SF_`` variables (admin and
-    producer keys, for instance) still apply. Logs are errors only, in the console format, so
-    that they do not drown the story."""
+    producer keys, for instance) still apply. Logs are in the console format, errors only unless
+    asked, so that they do not drown the story."""
     return load_settings(
         profile="local",
         emulators="on",
@@ -80,7 +80,7 @@ def demo_settings(data_dir: Path, port: int) -> Settings:
         database=data_dir / "supporterflow.sqlite3",
         object_store_dir=data_dir / "objects",
         export_out=str(data_dir / "export"),
-        log_level="error",
+        log_level=log_level,
         log_format="console",
     )
 

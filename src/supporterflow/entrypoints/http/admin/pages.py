@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
+import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -29,8 +30,16 @@ from starlette.staticfiles import StaticFiles
 from supporterflow.bootstrap import Container
 from supporterflow.entrypoints.http.admin.auth import AdminAuth
 from supporterflow.entrypoints.http.admin.display import References, safe, safe_json, shown_id
+from supporterflow.entrypoints.http.admin.oidc_login import (
+    CALLBACK_PATH,
+    START_PATH,
+    SignInRefused,
+    oidc_login_for,
+)
 from supporterflow.entrypoints.http.admin.trends import Trends, sparkline
+from supporterflow.functions.gdpr_erase import user_hash
 from supporterflow.functions.recent_activity import recent_notifications, recent_supporter_events
+from supporterflow.functions.subscription_activity import USER_REF_CHARS
 from supporterflow.functions.subscription_timeline import subscription_timeline
 from supporterflow.ports import Queue
 
@@ -42,6 +51,8 @@ DLQ_PAGE: Final = 100
 _MAX_FORM_BYTES: Final = 256 * 1024
 
 Page = Callable[[Request], Awaitable[Response]]
+
+log = structlog.get_logger(__name__)
 
 
 def _environment() -> Environment:
@@ -67,23 +78,30 @@ def _first(form: Mapping[str, list[str]], name: str) -> str:
 
 
 def routes(container: Container) -> list[Route | Mount]:
-    auth = AdminAuth(container.admin_keys)
+    oidc = oidc_login_for(container)
+    auth = AdminAuth(container.admin_keys, oidc.secret if oidc else None)
     environment = _environment()
     trends = Trends(container)
     deps = container.dependencies()
     references = References(deps["identity_key"])
+
+    def user_ref(user_id: str) -> str:
+        """As the activity log names a linked user (a keyed hash, no user id)."""
+        return user_hash(user_id, deps["identity_key"])[:USER_REF_CHARS]
+
     tables = container.tables
     dead_letter_queues = container.dead_letter_queue_names()
 
     def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = environment.get_template(template).render(
-            request=request, ref=references.seal, queues_url="/admin", **values
+            request=request, ref=references.seal, user_ref=user_ref, queues_url="/admin", **values
         )
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
     def page(handler: Page) -> Page:
         async def guarded(request: Request) -> Response:
-            if not auth.signed_in(request):
+            request.state.operator = auth.operator(request)
+            if request.state.operator is None:
                 return RedirectResponse("/admin/login", status_code=303)
             return await handler(request)
 
@@ -91,7 +109,8 @@ def routes(container: Container) -> list[Route | Mount]:
 
     def action(handler: Page) -> Page:
         async def guarded(request: Request) -> Response:
-            if not auth.signed_in(request):
+            request.state.operator = auth.operator(request)
+            if request.state.operator is None:
                 return render(request, "message.html", 401, title="Sign in first", text="Not signed in.")
             if not auth.same_origin(request):
                 return render(
@@ -103,15 +122,47 @@ def routes(container: Container) -> list[Route | Mount]:
 
     # --- sign in ---------------------------------------------------------------------------
 
+    oidc_host = urlsplit(oidc.issuer).netloc if oidc else None
+
+    def login_page(request: Request, status: int = 200, **values: Any) -> HTMLResponse:
+        return render(request, "login.html", status, oidc_host=oidc_host, **values)
+
     async def login_form(request: Request) -> Response:
-        return render(request, "login.html")
+        return login_page(request)
 
     async def login(request: Request) -> Response:
         key = _first(await _form(request), "key")
         if not auth.key_is_valid(key):
-            return render(request, "login.html", 401, error="That is not an admin key.")
+            return login_page(request, 401, error="That is not an admin key.")
         response = RedirectResponse("/admin", status_code=303)
         auth.start_session(response, request, key)
+        return response
+
+    async def oidc_start(request: Request) -> Response:
+        if oidc is None:
+            return login_page(request, 404, error="Signing in with OIDC is not configured here.")
+        try:
+            return await oidc.start(request)
+        except SignInRefused as refused:
+            log.warning("dashboard sign-in refused", method="oidc", reason=refused.reason, **refused.details)
+            return login_page(request, refused.status, error=refused.text)
+
+    async def oidc_callback(request: Request) -> Response:
+        if oidc is None:
+            return login_page(request, 404, error="Signing in with OIDC is not configured here.")
+        try:
+            subject = await oidc.finish(request)
+        except SignInRefused as refused:
+            log.warning("dashboard sign-in refused", method="oidc", reason=refused.reason, **refused.details)
+            response: Response = login_page(request, refused.status, error=refused.text)
+        else:
+            # Not a redirect: the browser came here from the provider's site, and a redirect
+            # would keep the navigation cross-site, so the SameSite=Strict session cookie would
+            # not be sent to /admin. A page that moves on by itself is a same-site navigation.
+            response = login_page(request, signed_in=True)
+            response.headers["refresh"] = "0; url=/admin"
+            auth.start_oidc_session(response, request, subject)
+        oidc.forget_flow(response)
         return response
 
     async def logout(request: Request) -> Response:
@@ -234,6 +285,7 @@ def routes(container: Container) -> list[Route | Mount]:
             subscriptions=tables["subscriptions"],
             subscription_events=tables["subscription-events"],
             user_subscriptions=tables["user-subscriptions"],
+            subscription_activity=tables["subscription-activity"],
         )
 
     async def subscription(request: Request) -> Response:
@@ -273,6 +325,8 @@ def routes(container: Container) -> list[Route | Mount]:
     return [
         Route("/admin/login", login_form, methods=["GET"]),
         Route("/admin/login", login, methods=["POST"]),
+        Route(START_PATH, oidc_start, methods=["GET"]),
+        Route(CALLBACK_PATH, oidc_callback, methods=["GET"]),
         Route("/admin/logout", logout, methods=["POST"]),
         Route("/admin", page(overview), methods=["GET"]),
         Route("/admin/search", action(search), methods=["POST"]),
