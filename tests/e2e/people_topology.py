@@ -1,7 +1,8 @@
 """The links and soft opt-ins part of the service's topology, for the end-to-end tests of issue 7
-(``SF_TOPOLOGY=tests.e2e.people_topology:TOPOLOGY``): the subscriptions and user-subscriptions
-tables, the two fetch queues the link endpoints need (``/apple/linkToSubscriptions`` and
-``/google/linkToSubscriptions`` are only served when their fetch queue exists), the soft opt-in
+(``SF_TOPOLOGY=tests.e2e.people_topology:TOPOLOGY``): the subscriptions, user-subscriptions and
+subscription-activity tables (the soft opt-in notes what it sent there), the two fetch queues
+the link endpoints need (``/apple/linkToSubscriptions`` and ``/google/linkToSubscriptions`` are
+only served when their fetch queue exists), the soft opt-in
 DLQ, the two outbound queues, and the soft opt-in and delete-links stream subscriptions (with
 their retry queues and DLQs, which ``Topology`` derives from them), as the real topology declares
 them.
@@ -28,6 +29,7 @@ from supporterflow.topology import (
     GOOGLE_SUBSCRIPTIONS_TO_FETCH,
     SOFT_OPT_IN_ACQUISITIONS_DLQ,
     SOFT_OPT_IN_CONSENT_SETTER_QUEUE,
+    SUBSCRIPTION_ACTIVITY,
     SUBSCRIPTIONS,
     USER_SUBSCRIPTIONS,
 )
@@ -36,7 +38,7 @@ from supporterflow.topology import TOPOLOGY as SERVICE
 PEOPLE_HANDLERS = (soft_opt_in, delete_links)
 
 TOPOLOGY = Topology(
-    tables=(SUBSCRIPTIONS, USER_SUBSCRIPTIONS),
+    tables=(SUBSCRIPTIONS, USER_SUBSCRIPTIONS, SUBSCRIPTION_ACTIVITY),
     queues=(
         APPLE_SUBSCRIPTIONS_TO_FETCH,
         GOOGLE_SUBSCRIPTIONS_TO_FETCH,

@@ -289,7 +289,8 @@ async def test_the_overview_draws_each_queues_trend_from_its_samples(
 async def test_the_timeline_shows_each_fetch_state_change_link_and_expiry_recorded(
     browser: httpx.AsyncClient, container: Container
 ) -> None:
-    """The activity subscriptions (``record_activity``) run as the runtime runs them."""
+    """The activity subscriptions (``record_activity``) and the soft opt-in's note, run as the
+    runtime runs them."""
     assert isinstance(container.clock, FrozenClock)
     clock = container.clock
     subscriptions = container.tables["subscriptions"]
@@ -297,6 +298,7 @@ async def test_the_timeline_shows_each_fetch_state_change_link_and_expiry_record
         "subscriptionId": APPLE_ID,
         "platform": "ios",
         "status": "active",
+        "endTimestamp": "2026-04-01T12:00:00.000Z",
         "fetchedAt": "2026-03-01T12:00:00.000Z",
     }
     await subscriptions.put({**row, "receipt": RECEIPT})
@@ -311,7 +313,7 @@ async def test_the_timeline_shows_each_fetch_state_change_link_and_expiry_record
     activity = container.tables["subscription-activity"]
 
     async def recorded() -> bool:
-        return len((await activity.query(APPLE_ID)).items) == 4
+        return len((await activity.query(APPLE_ID)).items) == 5
 
     await drive(Runtime(container, http=False), recorded)
 
@@ -325,6 +327,7 @@ async def test_the_timeline_shows_each_fetch_state_change_link_and_expiry_record
         "fetched: active",
         "state: active → billing_retry",
         f"linked to user #{user}",
+        f"soft opt-in for user #{user}: Acquisition sent to the consent setter",
     ]
     assert f"user-9</a> (#{user})" in html
     assert_nothing_sensitive(html)

@@ -39,8 +39,6 @@ stream has caught up (``supporterflow queues``, stream lag in ``/metrics``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Sequence
@@ -50,6 +48,7 @@ from typing import Any, Final
 import structlog
 
 from supporterflow.domain.subscriptions.dates import to_iso
+from supporterflow.domain.supporters.identity_hash import user_hash
 from supporterflow.functions.delete_links import unlink
 from supporterflow.ports import Clock, Item, Queue, Table
 
@@ -86,10 +85,6 @@ class ErasureSummary:
             "messagesRemoved": self.messages,
             "messagesRemovedByQueue": dict(self.removed),
         }
-
-
-def user_hash(user_id: str, identity_key: bytes) -> str:
-    return hmac.new(identity_key, user_id.encode(), hashlib.sha256).hexdigest()
 
 
 def holds_user(body: bytes, user_id: str) -> bool:

@@ -29,9 +29,11 @@ from typing import Final, Literal
 
 import structlog
 
+from supporterflow.config import Settings
 from supporterflow.domain.subscriptions.dates import date_to_ms, js_date_parse, plus_days
 from supporterflow.domain.subscriptions.platforms import Platform
 from supporterflow.domain.subscriptions.products import soi_product_name
+from supporterflow.functions.subscription_activity import note_soft_opt_in
 from supporterflow.functions.subscription_store import compact
 from supporterflow.ports import ChangeRecord, Clock, IdentityApi, Item, Queue, Table
 
@@ -62,6 +64,15 @@ class AcquisitionOutcome(StrEnum):
     INACTIVE = "inactive"  # more than 30 days past its end: nothing sent
     SOFT_OPT_IN = "soft_opt_in"  # the Acquisition event only
     SOFT_OPT_IN_AND_EMAIL = "soft_opt_in_and_email"  # and the Braze email
+
+
+#: How the subscription's timeline tells each outcome (``subscription_activity.note_soft_opt_in``).
+SENT: Final = {
+    AcquisitionOutcome.INACTIVE: "nothing sent (not active: no end date, or ended over 30 days ago)",
+    AcquisitionOutcome.SOFT_OPT_IN: "Acquisition sent to the consent setter",
+    AcquisitionOutcome.SOFT_OPT_IN_AND_EMAIL: "Acquisition sent to the consent setter, and the Braze email",
+}
+WAITING: Final = "waiting in the soft opt-in DLQ for the subscription to be stored"
 
 
 def soi_event(
@@ -144,6 +155,9 @@ async def soft_opt_in(
     soft_opt_in_consent_setter_queue: Queue,
     braze_emails: Queue,
     identity_api: IdentityApi,
+    subscription_activity: Table,
+    identity_key: bytes,
+    settings: Settings,
     clock: Clock,
 ) -> AcquisitionOutcome | None:
     """A user-subscriptions INSERT (other events are ignored, as upstream). None when the
@@ -166,12 +180,23 @@ async def soft_opt_in(
             subscription_id=subscription_id,
             queue=soft_opt_in_acquisitions_dlq.name,
         )
-        return None
-    return await process_acquisition(
-        subscription,
+        outcome: AcquisitionOutcome | None = None
+    else:
+        outcome = await process_acquisition(
+            subscription,
+            identity_id,
+            soft_opt_in_consent_setter_queue=soft_opt_in_consent_setter_queue,
+            braze_emails=braze_emails,
+            identity_api=identity_api,
+            clock=clock,
+        )
+    await note_soft_opt_in(
+        subscription_id,
         identity_id,
-        soft_opt_in_consent_setter_queue=soft_opt_in_consent_setter_queue,
-        braze_emails=braze_emails,
-        identity_api=identity_api,
+        WAITING if outcome is None else SENT[outcome],
+        subscription_activity=subscription_activity,
+        identity_key=identity_key,
+        settings=settings,
         clock=clock,
     )
+    return outcome

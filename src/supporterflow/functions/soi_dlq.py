@@ -28,14 +28,18 @@ as upstream.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Final
 
 import structlog
 
+from supporterflow.config import Settings
 from supporterflow.domain.subscriptions.dates import date_to_ms
-from supporterflow.functions.soft_opt_in import process_acquisition
+from supporterflow.functions.soft_opt_in import SENT, process_acquisition
+from supporterflow.functions.subscription_activity import note_soft_opt_in
 from supporterflow.ports import Clock, IdentityApi, Queue, Received, Table
 
 __all__ = ["DrainSummary", "message_is_one_day_old", "soi_dlq"]
@@ -92,6 +96,9 @@ async def soi_dlq(
     soft_opt_in_consent_setter_queue: Queue,
     braze_emails: Queue,
     identity_api: IdentityApi,
+    subscription_activity: Table,
+    identity_key: bytes,
+    settings: Settings,
     clock: Clock,
 ) -> DrainSummary:
     dlq = soft_opt_in_acquisitions_dlq
@@ -122,6 +129,13 @@ async def soi_dlq(
                     braze_emails=braze_emails,
                     identity_api=identity_api,
                     clock=clock,
+                    note=partial(
+                        note_soft_opt_in,
+                        subscription_activity=subscription_activity,
+                        identity_key=identity_key,
+                        settings=settings,
+                        clock=clock,
+                    ),
                 ):
                     left.append(message)
     finally:
@@ -155,8 +169,10 @@ async def _drain_one(
     braze_emails: Queue,
     identity_api: IdentityApi,
     clock: Clock,
+    note: Callable[[str, str, str], Awaitable[None]],
 ) -> bool:
-    """Handle one message; True when it is left in the queue."""
+    """Handle one message; True when it is left in the queue. ``note`` tells the subscription's
+    timeline what was sent."""
     now = clock.now()
     parsed = _parse(message)
     if parsed is None:
@@ -193,7 +209,7 @@ async def _drain_one(
         summary.waiting += 1
         return True
     try:
-        await process_acquisition(
+        outcome = await process_acquisition(
             subscription,
             identity_id,
             soft_opt_in_consent_setter_queue=soft_opt_in_consent_setter_queue,
@@ -209,6 +225,7 @@ async def _drain_one(
         )
         summary.failed += 1
         return True
+    await note(subscription_id, identity_id, SENT[outcome])
     summary.processed += 1
     await dlq.delete(message)
     return False

@@ -1,5 +1,6 @@
 """A subscription's activity, for the dashboard's timeline: every fetch that changed its row, its
-state changes, its expiry by TTL, and users linked to it or unlinked.
+state changes, its expiry by TTL, users linked to it or unlinked, and what each link's soft
+opt-in sent (``note_soft_opt_in``, called by the soft opt-in flows).
 
 The rows themselves keep only the last fetch, and change records live 24 hours, so a stream
 subscription on ``subscriptions`` and on ``user-subscriptions`` writes one ``subscription-activity``
@@ -13,12 +14,16 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import structlog
+
 from supporterflow.config import Settings
 from supporterflow.domain.subscriptions.dates import date_to_second_timestamp, to_iso
-from supporterflow.functions.gdpr_erase import user_hash
+from supporterflow.domain.supporters.identity_hash import user_hash
 from supporterflow.ports import TTL_PRINCIPAL, ChangeRecord, Clock, Item, Table
 
-__all__ = ["STATE_FIELDS", "USER_REF_CHARS", "record_activity"]
+__all__ = ["STATE_FIELDS", "USER_REF_CHARS", "note_soft_opt_in", "record_activity"]
+
+log = structlog.get_logger(__name__)
 
 #: What a fetch may change that the timeline shows (never a receipt, a payload or a token).
 STATE_FIELDS: Final = (
@@ -80,8 +85,7 @@ async def record_activity(
 ) -> bool:
     """One activity row for a change of a subscription or a link; False when there was nothing
     to record (or recording is off)."""
-    retention = settings.activity_retention
-    if retention is None:
+    if settings.activity_retention is None:
         return False
     if record.table == "user-subscriptions":
         entry: tuple[str, dict[str, Any]] | None = _link_entry(record, identity_key)
@@ -91,13 +95,53 @@ async def record_activity(
         return False
     subscription_id, fields = entry
     at = fields.pop("timestamp", None) or to_iso(record.committed_at)
-    await subscription_activity.put(
+    await _put(subscription_activity, settings, clock, subscription_id, at, f"{record.sequence:020d}", fields)
+    return True
+
+
+async def note_soft_opt_in(
+    subscription_id: str,
+    identity_id: str,
+    sent: str,
+    *,
+    subscription_activity: Table,
+    identity_key: bytes,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    """What the soft opt-in of a link did (``sent``), on the subscription's timeline. Best effort:
+    the messages are sent already, so a failure here is logged, never retried (a retry would
+    send them again)."""
+    if settings.activity_retention is None:
+        return
+    user = user_hash(identity_id, identity_key)[:USER_REF_CHARS]
+    at = to_iso(clock.now())
+    fields = {"kind": "soft_opt_in", "title": f"soft opt-in for user #{user}: {sent}", "user": user}
+    try:
+        await _put(subscription_activity, settings, clock, subscription_id, at, f"soft-opt-in-{user}", fields)
+    except Exception as error:
+        log.warning(
+            "soft opt-in not noted on the timeline", subscription_id=subscription_id, error=repr(error)
+        )
+
+
+async def _put(
+    table: Table,
+    settings: Settings,
+    clock: Clock,
+    subscription_id: str,
+    at: str,
+    unique: str,
+    fields: dict[str, Any],
+) -> None:
+    retention = settings.activity_retention
+    assert retention is not None
+    await table.put(
         {
             "subscriptionId": subscription_id,
-            "at": f"{at}#{record.sequence:020d}",
+            "at": f"{at}#{unique}",
             "timestamp": at,
             **fields,
             "ttl": date_to_second_timestamp(clock.now() + retention),
         }
     )
-    return True

@@ -41,3 +41,9 @@ def complete_identity_hashes(request: Mapping[str, Any], key: bytes) -> list[dic
             identity["hash"] = identity_hash(key, identity["kind"], identity["content"])
         hashes.append({"kind": identity["kind"], "hash": identity["hash"]})
     return hashes
+
+
+def user_hash(user_id: str, identity_key: bytes) -> str:
+    """A mobile user id under the identity key: what the GDPR audit and the activity log keep
+    instead of the id (a keyed hash: user ids are guessable)."""
+    return hmac.new(identity_key, user_id.encode(), hashlib.sha256).hexdigest()
