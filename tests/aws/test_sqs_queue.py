@@ -336,7 +336,7 @@ async def test_replay_leaves_messages_of_unknown_source(dlq: SqsQueue) -> None:
     await dlq.send(b"orphan")  # no source_queue_url attribute, no DeadLetterQueueSourceArn
     assert await dlq.replay() == 0
     depth = await dlq.depth()
-    assert (depth.visible, depth.in_flight) == (0, 1)  # hidden for a minute, then back
+    assert (depth.visible, depth.in_flight) == (1, 0)  # made visible again at once
 
 
 async def test_depth_counts(queue: SqsQueue) -> None:
@@ -356,13 +356,43 @@ async def test_purge(queue: SqsQueue) -> None:
     assert await queue.receive(10, 1) == []
 
 
-async def test_what_sqs_cannot_do(queue: SqsQueue, dlq: SqsQueue) -> None:
-    with pytest.raises(NotImplementedError, match="cannot list"):
-        await queue.list()
-    with pytest.raises(NotImplementedError, match="StartMessageMoveTask"):
-        await dlq.replay(message_ids=["1"])
-    with pytest.raises(NotImplementedError, match="purge"):
-        await queue.remove(["1"])
+async def test_a_queue_that_redrives_is_not_swept(queue: SqsQueue) -> None:
+    """Each receive would count towards its maxReceiveCount."""
+    for sweep in (queue.list(), queue.replay(), queue.remove(["1"])):
+        with pytest.raises(NotImplementedError, match="offered on DLQs only"):
+            await sweep
+
+
+async def dead_letters(queue: SqsQueue, count: int) -> list[str]:
+    await queue.send_batch([b'{"n": %d}' % i for i in range(count)])
+    held = []
+    while batch := await queue.receive(10, 30):
+        held.extend(batch)
+    for received in held:
+        await queue.dead_letter(received, f"failed {received.body.decode()}")
+    return [r.message_id for r in held]
+
+
+async def test_a_dlq_is_listed_with_reasons_and_left_as_it_was(queue: SqsQueue, dlq: SqsQueue) -> None:
+    await dead_letters(queue, 12)
+    page = await dlq.list(limit=100)
+    assert len(page.messages) == 12
+    assert page.cursor is None
+    assert {m.source_queue for m in page.messages} == {queue.name}
+    assert sorted(m.reason or "" for m in page.messages) == sorted(f'failed {{"n": {i}}}' for i in range(12))
+    depth = await dlq.depth()
+    assert (depth.visible, depth.in_flight) == (12, 0)  # visible again at once
+    assert len((await dlq.list(limit=5)).messages) == 5
+
+
+async def test_named_dead_letters_are_replayed_or_removed(queue: SqsQueue, dlq: SqsQueue) -> None:
+    await dead_letters(queue, 3)
+    ids = [m.message_id for m in (await dlq.list()).messages]
+    assert await dlq.replay(message_ids=[ids[0]]) == 1
+    assert await dlq.remove([ids[1], "no-such-id"]) == 1
+    [left] = (await dlq.list()).messages
+    assert left.message_id == ids[2]
+    assert len(await queue.receive(10, 30)) == 1  # the replayed one, back on its queue
 
 
 async def test_bodies_must_be_utf8_bytes(queue: SqsQueue, spy: Spy) -> None:

@@ -159,6 +159,9 @@ async def test_the_overview_shows_queues_dead_letters_and_the_newest_events(
     assert "SUBSCRIPTION_PURCHASED" in html
     assert EVENT_ID in html
     assert fingerprint(GOOGLE_TOKEN) in html
+    # Each notification's processing state: fetched since (the Apple ones), or still waiting.
+    states = re.findall(r'<td class="state">([^<]*)</td>', html)
+    assert states == ["fetched: billing_retry", "fetched: billing_retry", "waiting for its fetch"]
     assert_nothing_sensitive(html)
 
 

@@ -233,16 +233,15 @@ def dlq_replay(
 
     async def work(container: Container) -> int:
         dlq = _dead_letter_queue(container, queue)
-        if not message_id and not await _can_list(dlq):
-            # SQS: a DLQ cannot be listed without receiving its messages; replay moves them all.
+        if not message_id:
             depth = (await dlq.depth()).total
-            if not yes and not typer.confirm(f"Replay the ~{depth} messages of {dlq.name}?"):
+            if not depth:
+                err.print(f"{dlq.name} is empty")
+                return 0
+            if not yes and not typer.confirm(f"Replay the {depth} messages of {dlq.name}?"):
                 raise typer.Abort()
             return await dlq.replay()
-        ids = list(message_id) if message_id else await _all_ids(dlq)
-        if not ids:
-            err.print(f"{dlq.name} is empty")
-            return 0
+        ids = list(message_id)
         if not yes and not typer.confirm(f"Replay {len(ids)} messages of {dlq.name}?"):
             raise typer.Abort()
         moved = 0
@@ -273,25 +272,6 @@ def dlq_purge(
         return await dlq.purge()
 
     out.print(f"{_run(work)} messages deleted")
-
-
-async def _can_list(queue: Queue) -> bool:
-    try:
-        await queue.list(limit=1)
-    except NotImplementedError:
-        return False
-    return True
-
-
-async def _all_ids(queue: Queue) -> list[str]:
-    ids: list[str] = []
-    cursor = None
-    while True:
-        page = await queue.list(limit=1000, cursor=cursor)
-        ids += [m.message_id for m in page.messages]
-        if page.cursor is None:
-            return ids
-        cursor = page.cursor
 
 
 # supporter events ------------------------------------------------------------------------------
@@ -523,6 +503,8 @@ def gdpr_erase_command(
     table.add_row("messages removed", str(summary.messages))
     for queue, count in sorted(summary.removed.items()):
         table.add_row(f"  {queue}", str(count))
+    for queue in summary.not_swept:
+        table.add_row(f"  {queue}", "not swept (its store cannot be listed)")
     out.print(table)
 
 

@@ -70,6 +70,8 @@ class ErasureSummary:
     user_hash: str
     links: int  # links deleted, each with its Cancellation sent
     removed: dict[str, int] = field(default_factory=dict)  # queue -> messages removed (non-zero only)
+    # Queues whose store cannot be swept (an SQS queue that redrives: each receive would count).
+    not_swept: tuple[str, ...] = ()
 
     @property
     def messages(self) -> int:
@@ -84,6 +86,7 @@ class ErasureSummary:
             "cancellationsSent": self.links,
             "messagesRemoved": self.messages,
             "messagesRemovedByQueue": dict(self.removed),
+            **({"queuesNotSwept": list(self.not_swept)} if self.not_swept else {}),
         }
 
 
@@ -168,8 +171,14 @@ async def gdpr_erase(
         ):
             deleted += 1
     removed: dict[str, int] = {}
+    not_swept: list[str] = []
     for queue in queues:
-        count = await _sweep(queue, user_id)
+        try:
+            count = await _sweep(queue, user_id)
+        except NotImplementedError as error:
+            log.warning("queue not swept for the erasure", queue=queue.name, reason=str(error))
+            not_swept.append(queue.name)
+            continue
         if count:
             removed[queue.name] = count
     summary = ErasureSummary(
@@ -178,6 +187,7 @@ async def gdpr_erase(
         user_hash=user_hash(user_id, identity_key),
         links=deleted,
         removed=removed,
+        not_swept=tuple(not_swept),
     )
     await gdpr_erasures.put({"id": summary.erasure_id, **_without_id(summary.as_json())})
     log.info(

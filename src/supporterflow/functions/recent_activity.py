@@ -11,7 +11,12 @@ from typing import Final
 from supporterflow.domain.subscriptions.dates import iso_day
 from supporterflow.ports import Clock, Item, Table
 
-__all__ = ["SUPPORTER_EVENT_STATUSES", "recent_notifications", "recent_supporter_events"]
+__all__ = [
+    "SUPPORTER_EVENT_STATUSES",
+    "notification_states",
+    "recent_notifications",
+    "recent_supporter_events",
+]
 
 EVENTS_BY_DATE: Final = "date-timestamp-index-v2"
 SUPPORTER_EVENTS_BY_STATUS: Final = "status-receivedAt"
@@ -33,6 +38,25 @@ async def recent_notifications(limit: int, *, subscription_events: Table, clock:
         if len(found) >= limit:
             break
     return found[:limit]
+
+
+async def notification_states(notifications: list[Item], *, subscriptions: Table) -> list[str]:
+    """Where each notification's processing stands: its subscription fetched since (the row's
+    ``fetchedAt`` is not older than the notification), or still waiting for the fetch."""
+    ids = sorted({str(n["subscriptionId"]) for n in notifications})
+    rows = {
+        str(r["subscriptionId"]): r
+        for r in await subscriptions.batch_get([{"subscriptionId": i} for i in ids])
+    }
+    states = []
+    for notification in notifications:
+        row = rows.get(str(notification["subscriptionId"]))
+        fetched = str(row.get("fetchedAt") or "") if row else ""
+        if row is not None and fetched >= str(notification.get("timestamp", "")):
+            states.append(f"fetched: {row.get('status', '?')}")
+        else:
+            states.append("waiting for its fetch")
+    return states
 
 
 async def recent_supporter_events(limit: int, *, supporter_events: Table) -> list[Item]:

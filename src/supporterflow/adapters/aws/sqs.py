@@ -25,15 +25,17 @@ How the port maps to SQS:
   it lists as ``Failed``), and those answers are swallowed.
 - Every other error from boto3 (``ClientError``, connection and timeout errors) raises ``Retry``
   naming the operation, the queue and the error code; message bodies never appear in errors.
-- SQS cannot list messages or delete one without receiving it, so ``list``, ``remove`` and
-  ``replay(message_ids=...)`` raise ``NotImplementedError`` saying what to use instead.
+- SQS cannot list messages or delete one without receiving it. On a queue that does not redrive
+  (a DLQ), ``list``, ``remove`` and ``replay`` sweep it: each message is received once, acted on,
+  and made visible again when kept. On a queue that redrives, each receive would count towards
+  its ``maxReceiveCount``: there they raise ``NotImplementedError`` saying what to use instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -47,7 +49,7 @@ from botocore.exceptions import (
 )
 
 from supporterflow.logs import CORRELATION_ATTRIBUTE, current_correlation_id, valid_correlation_id
-from supporterflow.ports import MessagePage, QueueDepth, Received, Retry
+from supporterflow.ports import MessagePage, QueueDepth, Received, Retry, StoredMessage
 
 T = TypeVar("T")
 
@@ -56,6 +58,8 @@ MAX_VISIBILITY_S = 43_200  # SQS VisibilityTimeout: 0..12 hours
 MAX_BATCH = 10  # SendMessageBatch and DeleteMessageBatch entries, ReceiveMessage MaxNumberOfMessages
 MAX_WAIT_S = 20  # ReceiveMessage WaitTimeSeconds
 MAX_REASON_CHARS = 2000
+#: How long a sweep (list, remove, replay of a DLQ) hides what it received before it puts it back.
+_SWEEP_HOLD_S = 60
 
 # Answers to a receipt that is no longer current: the message was received again (or deleted) by
 # then, and its newer holder acknowledges it.
@@ -95,6 +99,25 @@ def _text(body: bytes) -> str:
 
 def _clamp_delay(delay_s: int) -> int:
     return max(0, min(MAX_DELAY_S, delay_s))
+
+
+def _stored(message: dict[str, Any]) -> StoredMessage:
+    """A received dead letter as an operator sees it."""
+    attributes = message.get("MessageAttributes", {})
+    source = attributes.get(_SOURCE_NAME, {}).get("StringValue")
+    arn = message.get("Attributes", {}).get("DeadLetterQueueSourceArn")
+    reason = attributes.get(_REASON, {}).get("StringValue")
+    sent_at = datetime.fromtimestamp(int(message["Attributes"]["SentTimestamp"]) / 1000, UTC)
+    return StoredMessage(
+        message_id=message["MessageId"],
+        body=message["Body"].encode("utf-8"),
+        receive_count=int(message["Attributes"]["ApproximateReceiveCount"]),
+        sent_at=sent_at,
+        visible_at=sent_at,
+        source_queue=source or (str(arn).rsplit(":", 1)[-1] if arn else None),
+        reason=reason or ("redriven by SQS after maxReceiveCount" if arn else None),
+        correlation_id=_correlation_id(message),
+    )
 
 
 def _string_attribute(value: str) -> dict[str, str]:
@@ -358,52 +381,115 @@ class SqsQueue:
         )
 
     async def list(self, *, limit: int = 100, cursor: str | None = None) -> MessagePage:
-        raise NotImplementedError(
-            f"SQS cannot list the messages of queue {self.name} without receiving them (which "
-            "counts as a delivery and hides them); use depth() for counts, or the SQS console's "
-            "'poll for messages' to look at a few"
-        )
+        """Up to ``limit`` messages of a queue without a redrive policy (a DLQ), in no set order:
+        they are received (hidden for ``_SWEEP_HOLD_S``), then made visible again at once. SQS
+        has no cursor: ``cursor`` is ignored and the page has none. On a queue that redrives
+        (``dlq`` set), a receive counts towards its ``maxReceiveCount``, so it is refused."""
+        self._sweepable("list")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        found: list[StoredMessage] = []
+
+        async def keep(message: dict[str, Any]) -> bool:
+            found.append(_stored(message))
+            return False
+
+        await self._sweep(keep, limit=limit)
+        return MessagePage(found)
 
     async def replay(self, *, message_ids: Sequence[str] | None = None) -> int:
-        """On a DLQ: receive every message and send it back to its source queue as a new message
-        (so its receive count starts again at 0), then delete it here. Bounded: at most as many
-        rounds of 10 as the depth at the start allows, plus one; messages whose source is unknown
-        stay (hidden for a minute). ``message_ids`` is not supported (see ``list``)."""
-        if message_ids is not None:
-            raise NotImplementedError(
-                f"SQS cannot pick messages of queue {self.name} by id without receiving them; replay "
-                "everything with replay(), or use StartMessageMoveTask for a redrive of the whole DLQ"
-            )
-        start = await self.depth()
-        rounds = math.ceil(start.visible / MAX_BATCH) + 1
+        """On a DLQ: send every message (or the ones named) back to its source queue as a new
+        message (so its receive count starts again at 0), then delete it here. The queue is swept
+        once, bounded by its depth at the start; messages whose source is unknown, and the ones not
+        named, are made visible again."""
+        self._sweepable("replay")
+        wanted = None if message_ids is None else set(message_ids)
         urls: dict[str, str] = {}
-        moved = 0
-        for _ in range(rounds):
-            # Long polling (1 s) asks every SQS server, so an empty answer means empty.
-            messages = await self._receive(MAX_BATCH, 60, 1, dead_letter_attributes=True)
-            if not messages:
-                break
-            for message in messages:
-                source = await self._source_url(message, urls)
-                if source is None:
-                    continue
-                body = message["Body"]
-                kept = correlation_attributes(_correlation_id(message))
-                await self._run(
-                    "SendMessage",
-                    lambda source=source, body=body, kept=kept: self._client.send_message(  # type: ignore[misc]
-                        QueueUrl=source, MessageBody=body, MessageAttributes=kept
-                    ),
-                )
+
+        async def move(message: dict[str, Any]) -> bool:
+            if wanted is not None and message["MessageId"] not in wanted:
+                return False
+            source = await self._source_url(message, urls)
+            if source is None:
+                return False
+            body = message["Body"]
+            kept = correlation_attributes(_correlation_id(message))
+            await self._run(
+                "SendMessage",
+                lambda: self._client.send_message(QueueUrl=source, MessageBody=body, MessageAttributes=kept),
+            )
+            return True
+
+        return await self._sweep(move)
+
+    async def remove(self, message_ids: Sequence[str]) -> int:
+        """Delete the messages named, for good, sweeping the queue once (see ``list``)."""
+        self._sweepable("remove")
+        wanted = set(message_ids)
+
+        async def named(message: dict[str, Any]) -> bool:
+            return message["MessageId"] in wanted
+
+        return await self._sweep(named) if wanted else 0
+
+    def _sweepable(self, operation: str) -> None:
+        if self.dlq is not None:
+            raise NotImplementedError(
+                f"{operation} receives the messages of queue {self.name}, and every receive counts "
+                "towards its redrive to the DLQ: it is offered on DLQs only (use depth() here)"
+            )
+
+    async def _sweep(
+        self, act: Callable[[dict[str, Any]], Awaitable[bool]], *, limit: int | None = None
+    ) -> int:
+        """Receive the queue's messages once each (each hidden while the sweep runs) and call
+        ``act`` on each: True deletes it, False makes it visible again at the end. Bounded by the
+        depth at the start (rounds of 10, plus one) and by ``limit`` messages. Returns how many
+        ``act`` took."""
+        start = await self.depth()
+        if start.visible == 0:
+            # Nothing to sweep, without a second of long polling per empty DLQ (a GDPR erasure
+            # sweeps them all). SQS's counts settle within about a minute: a message that
+            # arrived just now waits for the next sweep.
+            return 0
+        rounds = math.ceil(start.visible / MAX_BATCH) + 1
+        seen: set[str] = set()
+        held: list[str] = []
+        taken = 0
+        try:
+            for _ in range(rounds):
+                if limit is not None and len(seen) >= limit:
+                    break
+                batch = MAX_BATCH if limit is None else min(MAX_BATCH, limit - len(seen))
+                # Long polling (1 s) asks every SQS server, so an empty answer means empty.
+                messages = await self._receive(batch, _SWEEP_HOLD_S, 1, dead_letter_attributes=True)
+                if not messages:
+                    break
+                for message in messages:
+                    if message["MessageId"] in seen:
+                        continue
+                    seen.add(message["MessageId"])
+                    if await act(message):
+                        await self._call(
+                            "DeleteMessage",
+                            lambda receipt=message["ReceiptHandle"]: self._client.delete_message(  # type: ignore[misc]
+                                QueueUrl=self.queue_url, ReceiptHandle=receipt
+                            ),
+                            stale_ok=True,
+                        )
+                        taken += 1
+                    else:
+                        held.append(message["ReceiptHandle"])
+        finally:
+            for receipt in held:
                 await self._call(
-                    "DeleteMessage",
-                    lambda receipt=message["ReceiptHandle"]: self._client.delete_message(  # type: ignore[misc]
-                        QueueUrl=self.queue_url, ReceiptHandle=receipt
+                    "ChangeMessageVisibility",
+                    lambda receipt=receipt: self._client.change_message_visibility(  # type: ignore[misc]
+                        QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
                     ),
                     stale_ok=True,
                 )
-                moved += 1
-        return moved
+        return taken
 
     async def _source_url(self, message: dict[str, Any], urls: dict[str, str]) -> str | None:
         attribute = message.get("MessageAttributes", {}).get(_SOURCE_URL)
@@ -428,9 +514,3 @@ class SqsQueue:
         before = await self.depth()
         await self._run("PurgeQueue", lambda: self._client.purge_queue(QueueUrl=self.queue_url))
         return before.total
-
-    async def remove(self, message_ids: Sequence[str]) -> int:
-        raise NotImplementedError(
-            f"SQS deletes a message of queue {self.name} only with the receipt of a receive, not by "
-            "id; receive and delete() it, or purge() the whole queue"
-        )

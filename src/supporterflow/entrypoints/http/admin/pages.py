@@ -38,7 +38,11 @@ from supporterflow.entrypoints.http.admin.oidc_login import (
 )
 from supporterflow.entrypoints.http.admin.trends import Trends, sparkline
 from supporterflow.functions.gdpr_erase import user_hash
-from supporterflow.functions.recent_activity import recent_notifications, recent_supporter_events
+from supporterflow.functions.recent_activity import (
+    notification_states,
+    recent_notifications,
+    recent_supporter_events,
+)
 from supporterflow.functions.subscription_activity import USER_REF_CHARS
 from supporterflow.functions.subscription_timeline import subscription_timeline
 from supporterflow.ports import Queue
@@ -182,6 +186,11 @@ def routes(container: Container) -> list[Route | Mount]:
             if "subscription-events" in tables
             else []
         )
+        states = (
+            await notification_states(notifications, subscriptions=tables["subscriptions"])
+            if "subscriptions" in tables
+            else ["" for _ in notifications]
+        )
         supporter_events = (
             await recent_supporter_events(RECENT, supporter_events=tables["supporter-events"])
             if "supporter-events" in tables
@@ -203,7 +212,7 @@ def routes(container: Container) -> list[Route | Mount]:
             "overview.html",
             queues=queues,
             rates=trends.rates(),
-            notifications=notifications,
+            notifications=list(zip(notifications, states, strict=True)),
             supporter_events=supporter_events,
         )
 
