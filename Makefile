@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
-.PHONY: run test lint format bench clean
+.PHONY: run demo test lint format bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("supporterflow needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -24,8 +24,12 @@ $(VENV)/.dev-ready: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.run-ready
 	@echo "supporterflow: starting on the embedded default (SQLite under ./var, no credentials)."
-	@echo "guided demo (a scripted story on its own data; runs beside this one): $(BIN)/supporterflow demo --port 8081"
+	@echo "guided demo (a scripted story on its own data; runs beside this one): make demo"
 	$(BIN)/supporterflow serve
+
+# The guided demo: a scripted story against a fresh service of its own (temporary data, port 8081).
+demo: $(VENV)/.run-ready
+	$(BIN)/supporterflow demo --port 8081
 
 lint: $(VENV)/.dev-ready
 	$(BIN)/ruff check src tests benchmarks
