@@ -59,32 +59,44 @@ SENSITIVE_FIELDS = frozenset(
 
 #: Values that are sensitive by their shape, whatever their field's name: an email address, a
 #: phone number, a Google purchase token (a Google subscription's ``subscriptionId``), a receipt or
-#: another long base64 blob. ``_EMBEDDED`` finds them inside free text (an error message).
-_EMAIL: Final = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
-_PHONE: Final = re.compile(r"^(\+\d{6,15}|0\d{9,10})$")
-_EMBEDDED: Final = re.compile(
-    r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}"  # an email address
-    r"|\b[a-z]{10,40}\.[A-Za-z0-9_-]{20,}"  # a Google purchase token
-    r"|[A-Za-z0-9+/=_-]{120,}"  # a receipt or another long blob
+#: another long base64 blob. The ``_IN_TEXT`` patterns find them inside free text (an error).
+_EMAIL_IN_TEXT: Final = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
+_BLOB_IN_TEXT: Final = re.compile(r"[A-Za-z0-9+/=_-]{120,}")
+_TOKEN_OR_PHONE_IN_TEXT: Final = re.compile(
+    r"\b[a-z]{10,40}\.[A-Za-z0-9_-]{20,}"  # a Google purchase token
     r"|\+\d{10,15}\b|\b0\d{10}\b"  # a phone number
 )
+_PHONE: Final = re.compile(r"^(\+\d{6,15}|0\d{9,10})$")
 _GOOGLE_TOKEN: Final = re.compile(r"^[a-z]{10,40}\.[A-Za-z0-9_-]{20,}$")
-_BLOB: Final = re.compile(r"^[A-Za-z0-9+/=_-]{120,}$")
+_BLOB_LENGTH: Final = 120
+_SHORTEST: Final = 7  # "+" and six digits, the shortest phone number ``_PHONE`` takes
 
 
 def looks_sensitive(value: str) -> bool:
-    compact = value.replace(" ", "")
-    return bool(
-        _EMAIL.fullmatch(value) or _PHONE.match(compact) or _GOOGLE_TOKEN.match(value) or _BLOB.match(value)
-    )
+    if "@" in value and _EMAIL_IN_TEXT.fullmatch(value):
+        return True
+    if len(value) >= _BLOB_LENGTH and _BLOB_IN_TEXT.fullmatch(value):
+        return True
+    return bool(_PHONE.match(value.replace(" ", "")) or _GOOGLE_TOKEN.match(value))
+
+
+def _fingerprinted(match: re.Match[str]) -> str:
+    return fingerprint(match.group(0))
 
 
 def redact_text(value: str) -> str:
     """A string fit to log or show: fingerprinted whole when it looks sensitive, else with every
-    sensitive-looking value inside it fingerprinted."""
+    sensitive-looking value inside it fingerprinted. Every string of every log line comes through
+    here, so the costly searches (emails, blobs) run only where a match is possible."""
+    if len(value) < _SHORTEST and "@" not in value:
+        return value  # shorter than any phone number, token or blob: only an email could hide
     if looks_sensitive(value):
         return fingerprint(value)
-    return _EMBEDDED.sub(lambda match: fingerprint(match.group(0)), value)
+    if "@" in value:
+        value = _EMAIL_IN_TEXT.sub(_fingerprinted, value)
+    if len(value) >= _BLOB_LENGTH:
+        value = _BLOB_IN_TEXT.sub(_fingerprinted, value)
+    return _TOKEN_OR_PHONE_IN_TEXT.sub(_fingerprinted, value)
 
 
 def new_correlation_id() -> str:
@@ -144,10 +156,15 @@ def redacted_json(body: bytes, width: int | None = None) -> str:
     return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
+#: Fields that are never data: the message (a constant of the code), and what the processors
+#: before ``redact`` add.
+_NOT_DATA: Final = frozenset({"event", "level", "timestamp"})
+
+
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
-        if key == "event":
-            continue  # the message itself: a constant of the code, never data
+        if key in _NOT_DATA:
+            continue
         event_dict[key] = fingerprint(value) if key.lower() in SENSITIVE_FIELDS else scrub(value, redact_text)
     return event_dict
 

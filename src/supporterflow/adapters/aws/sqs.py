@@ -113,7 +113,7 @@ def _stored(message: dict[str, Any]) -> StoredMessage:
         body=message["Body"].encode("utf-8"),
         receive_count=int(message["Attributes"]["ApproximateReceiveCount"]),
         sent_at=sent_at,
-        visible_at=sent_at,
+        visible_at=datetime.now(UTC),  # a listing puts it back at once
         source_queue=source or (str(arn).rsplit(":", 1)[-1] if arn else None),
         reason=reason or ("redriven by SQS after maxReceiveCount" if arn else None),
         correlation_id=_correlation_id(message),

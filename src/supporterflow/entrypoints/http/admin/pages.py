@@ -124,6 +124,12 @@ def routes(container: Container) -> list[Route | Mount]:
 
         return guarded
 
+    # A topology of the service's own (tests, benchmarks) may leave the mobile tables out.
+    subscriptions_served = all(
+        name in tables
+        for name in ("subscriptions", "subscription-events", "user-subscriptions", "subscription-activity")
+    )
+
     # --- sign in ---------------------------------------------------------------------------
 
     oidc_host = urlsplit(oidc.issuer).netloc if oidc else None
@@ -286,12 +292,6 @@ def routes(container: Container) -> list[Route | Mount]:
         return render(
             request, "message.html", 404, title="Nothing found", text=f"Nothing found for {shown_id(query)}."
         )
-
-    # A topology of the service's own (tests, benchmarks) may leave the mobile tables out.
-    subscriptions_served = all(
-        name in tables
-        for name in ("subscriptions", "subscription-events", "user-subscriptions", "subscription-activity")
-    )
 
     async def _timeline(subscription_id: str) -> Any:
         return await subscription_timeline(
